@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# install-deps.sh: installs every Debian package and npm module that
+# Laminar's build, tests and benchmarks need. Idempotent: a second run
+# installs nothing. `--check` only reports (exit 1) whether anything is
+# missing; the Makefile calls it before every build and runs the full
+# script, as root or through sudo, when it says so.
+set -euo pipefail
+
+# Build: compiler, pkg-config and the libraries of the design card.
+# Tests: Check (and its subunit dependency), clang with libFuzzer's runtime
+# for the fuzz targets, clang-format for the formatting check.
+APT_PACKAGES=(
+  build-essential pkg-config
+  libevent-dev libnng-dev libmsgpack-dev libzstd-dev libyaml-dev
+  check libsubunit-dev
+  clang libclang-rt-14-dev clang-format
+  iproute2 procps
+)
+
+missing_apt() {
+  local p
+  for p in "${APT_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+      echo "$p"
+    fi
+  done
+}
+
+apt_missing=$(missing_apt)
+
+if [ "${1:-}" = "--check" ]; then
+  if [ -n "$apt_missing" ]; then
+    echo "missing Debian packages:" $apt_missing >&2
+    exit 1
+  fi
+  exit 0
+fi
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    echo "install-deps: need root (or sudo) to run: $*" >&2
+    exit 1
+  fi
+}
+
+if [ -n "$apt_missing" ]; then
+  echo "install-deps: installing" $apt_missing
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  # shellcheck disable=SC2086
+  as_root apt-get install -y -qq --no-install-recommends $apt_missing
+fi
+echo "install-deps: all dependencies present"
