@@ -1,0 +1,42 @@
+/*
+ * check_main.c: the one Check runner for every suite of the project, so
+ * that `make test` ends with a single Check summary line and exits
+ * non-zero when any test fails.
+ *
+ * Each suite lives in test/<area>/check_<module>.c and exports
+ * `Suite *<module>_suite(void)`; add it to LM_SUITES below.
+ * Set CK_RUN_SUITE / CK_RUN_CASE to run a subset.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define LM_SUITES(X)                                                                               \
+    X(err)                                                                                         \
+    X(config)                                                                                      \
+    X(mpscq)                                                                                       \
+    X(mp)                                                                                          \
+    X(batch)                                                                                       \
+    X(proto)                                                                                       \
+    X(rt)                                                                                          \
+    X(transport)
+
+#define LM_SUITE_DECL(name) Suite *name##_suite(void);
+LM_SUITES(LM_SUITE_DECL)
+#undef LM_SUITE_DECL
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(NULL);
+    int failed;
+
+#define LM_SUITE_ADD(name) srunner_add_suite(sr, name##_suite());
+    LM_SUITES(LM_SUITE_ADD)
+#undef LM_SUITE_ADD
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
