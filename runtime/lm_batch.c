@@ -1,0 +1,712 @@
+/*
+ * lm_batch.c: schemas, batch building and reading, and the batch wire
+ * codec with its validation.
+ */
+#include "lm_batch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *type_names[] = {"?", "bool", "int64", "float64", "timestamp", "utf8", "binary"};
+
+const char *
+lm_type_name(lm_type t)
+{
+    if ((int)t < LM_TYPE_BOOL || t > LM_TYPE_MAX) {
+        return "?";
+    }
+    return type_names[t];
+}
+
+/* Bytes per row of the values buffer (var-width: one int32 offset). */
+static size_t
+value_width(lm_type t)
+{
+    switch (t) {
+    case LM_TYPE_BOOL: return 1;
+    case LM_TYPE_UTF8:
+    case LM_TYPE_BINARY: return 4;
+    default: return 8;
+    }
+}
+
+/* Bytes of the values buffer for n rows. */
+static size_t
+values_bytes(lm_type t, uint32_t n)
+{
+    return lm_type_is_varwidth(t) ? ((size_t)n + 1) * 4 : (size_t)n * value_width(t);
+}
+
+/* --- schema ----------------------------------------------------------- */
+
+int
+lm_schema_new(const lm_field *fields, uint32_t n, lm_schema **out, lm_error *err)
+{
+    size_t names = 0;
+    lm_schema *s = NULL;
+    char *p = NULL;
+
+    if (n > LM_SCHEMA_MAX_FIELDS) {
+        return lm_error_set(err, LM_EINVAL, "schema has %u fields (at most %d)", n,
+                            LM_SCHEMA_MAX_FIELDS);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        size_t len = fields[i].name != NULL ? strlen(fields[i].name) : 0;
+        if (len == 0 || len > LM_FIELD_NAME_MAX) {
+            return lm_error_set(err, LM_EINVAL, "field %u: name is empty or longer than %d bytes",
+                                i, LM_FIELD_NAME_MAX);
+        }
+        if ((int)fields[i].type < LM_TYPE_BOOL || fields[i].type > LM_TYPE_MAX) {
+            return lm_error_set(err, LM_EINVAL, "field '%s': invalid type %d", fields[i].name,
+                                (int)fields[i].type);
+        }
+        for (uint32_t j = 0; j < i; j++) {
+            if (strcmp(fields[i].name, fields[j].name) == 0) {
+                return lm_error_set(err, LM_EINVAL, "field '%s' appears twice", fields[i].name);
+            }
+        }
+        names += len + 1;
+    }
+    s = malloc(sizeof(*s) + n * sizeof(lm_field) + names);
+    if (s == NULL) {
+        return lm_error_set(err, LM_ENOMEM, "out of memory for a schema");
+    }
+    atomic_init(&s->refs, 1);
+    s->nfields = n;
+    p = (char *)&s->fields[n];
+    for (uint32_t i = 0; i < n; i++) {
+        size_t len = strlen(fields[i].name) + 1;
+        memcpy(p, fields[i].name, len);
+        s->fields[i].name = p;
+        s->fields[i].type = fields[i].type;
+        s->fields[i].nullable = fields[i].nullable;
+        p += len;
+    }
+    *out = s;
+    return LM_OK;
+}
+
+void
+lm_schema_retain(lm_schema *s)
+{
+    /* relaxed: a reference is only made from a reference already held. */
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
+
+void
+lm_schema_release(lm_schema *s)
+{
+    /* acq_rel: the last holder frees after every other holder's reads. */
+    if (s != NULL && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) {
+        free(s);
+    }
+}
+
+int
+lm_schema_find(const lm_schema *s, const char *name)
+{
+    for (uint32_t i = 0; i < s->nfields; i++) {
+        if (strcmp(s->fields[i].name, name) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+bool
+lm_schema_equal(const lm_schema *a, const lm_schema *b)
+{
+    if (a == b) {
+        return true;
+    }
+    if (a->nfields != b->nfields) {
+        return false;
+    }
+    for (uint32_t i = 0; i < a->nfields; i++) {
+        if (a->fields[i].type != b->fields[i].type ||
+            a->fields[i].nullable != b->fields[i].nullable ||
+            strcmp(a->fields[i].name, b->fields[i].name) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* --- building --------------------------------------------------------- */
+
+static lm_batch *
+batch_alloc(lm_schema *schema)
+{
+    lm_batch *b = calloc(1, sizeof(*b) + schema->nfields * sizeof(lm_column));
+    if (b != NULL) {
+        lm_schema_retain(schema);
+        b->schema = schema;
+    }
+    return b;
+}
+
+void
+lm_batch_free(lm_batch *b)
+{
+    if (b == NULL) {
+        return;
+    }
+    for (uint32_t i = 0; i < b->schema->nfields; i++) {
+        lm_column *c = &b->cols[i];
+        if (c->own & LM_COL_OWN_VALIDITY) {
+            free(c->validity);
+        }
+        if (c->own & LM_COL_OWN_VALUES) {
+            free(c->values);
+        }
+        if (c->own & LM_COL_OWN_DATA) {
+            free(c->data);
+        }
+    }
+    lm_schema_release(b->schema);
+    lm_msg_release(b->backing);
+    free(b);
+}
+
+int
+lm_batch_new(lm_schema *schema, uint32_t capacity, lm_batch **out)
+{
+    lm_batch *b = batch_alloc(schema);
+    int rv;
+
+    if (b == NULL) {
+        return LM_ENOMEM;
+    }
+    for (uint32_t i = 0; i < schema->nfields; i++) {
+        b->cols[i].own = LM_COL_OWN_VALUES | LM_COL_OWN_VALIDITY | LM_COL_OWN_DATA;
+    }
+    if ((rv = lm_batch_reserve(b, capacity < 1 ? 1 : capacity)) != LM_OK) {
+        lm_batch_free(b);
+        return rv;
+    }
+    *out = b;
+    return LM_OK;
+}
+
+int
+lm_batch_reserve(lm_batch *b, uint32_t capacity)
+{
+    if (b->readonly) {
+        return LM_ESTATE;
+    }
+    if (capacity <= b->capacity) {
+        return LM_OK;
+    }
+    for (uint32_t i = 0; i < b->schema->nfields; i++) {
+        lm_column *c = &b->cols[i];
+        lm_type t = b->schema->fields[i].type;
+        void *v = realloc(c->values, values_bytes(t, capacity));
+        if (v == NULL) {
+            return LM_ENOMEM;
+        }
+        if (c->values == NULL && lm_type_is_varwidth(t)) {
+            ((int32_t *)v)[0] = 0;
+        }
+        c->values = v;
+        if (c->validity != NULL) {
+            size_t old = ((size_t)b->capacity + 7) / 8;
+            size_t need = ((size_t)capacity + 7) / 8;
+            uint8_t *nv = realloc(c->validity, need);
+            if (nv == NULL) {
+                return LM_ENOMEM;
+            }
+            memset(nv + old, 0xff, need - old);
+            c->validity = nv;
+        }
+    }
+    b->capacity = capacity;
+    return LM_OK;
+}
+
+void
+lm_batch_clear(lm_batch *b)
+{
+    if (b->readonly) {
+        return; /* its buffers may live in a shared received message */
+    }
+    for (uint32_t i = 0; i < b->schema->nfields; i++) {
+        lm_column *c = &b->cols[i];
+        if (c->validity != NULL) {
+            memset(c->validity, 0xff, ((size_t)b->capacity + 7) / 8);
+        }
+        c->null_count = 0;
+        c->data_len = 0;
+        c->vcount = 0;
+    }
+    b->nrows = 0;
+}
+
+/* Makes room for extra bytes in a var-width column's data. */
+static int
+data_reserve(lm_column *c, size_t extra)
+{
+    size_t need = (size_t)c->data_len + extra;
+    size_t cap;
+    uint8_t *d;
+
+    if (need > INT32_MAX) {
+        return LM_ETOOBIG;
+    }
+    if (need <= c->data_cap) {
+        return LM_OK;
+    }
+    cap = c->data_cap < 256 ? 256 : (size_t)c->data_cap * 2;
+    while (cap < need) {
+        cap *= 2;
+    }
+    if (cap > INT32_MAX) {
+        cap = INT32_MAX;
+    }
+    if ((d = realloc(c->data, cap)) == NULL) {
+        return LM_ENOMEM;
+    }
+    c->data = d;
+    c->data_cap = (uint32_t)cap;
+    return LM_OK;
+}
+
+int
+lm_batch_append_row(lm_batch *b, const lm_value *row, lm_error *err)
+{
+    const lm_schema *s = b->schema;
+    uint32_t r = b->nrows;
+    int rv;
+
+    if (b->readonly) {
+        return lm_error_set(err, LM_ESTATE, "a decoded batch is read-only");
+    }
+    /* Check and allocate everything first, so that a failure leaves the
+     * batch as it was. */
+    for (uint32_t i = 0; i < s->nfields; i++) {
+        if (row[i].is_null && !s->fields[i].nullable) {
+            return lm_error_set(err, LM_EINVAL, "field '%s' is not nullable", s->fields[i].name);
+        }
+        if (!row[i].is_null && s->fields[i].type == LM_TYPE_UTF8 &&
+            !lm_utf8_valid(row[i].v.s.ptr, row[i].v.s.len)) {
+            return lm_error_set(err, LM_EINVAL, "field '%s': value is not valid UTF-8",
+                                s->fields[i].name);
+        }
+    }
+    if (r == b->capacity) {
+        uint32_t cap = b->capacity > UINT32_MAX / 2 ? UINT32_MAX - 1 : b->capacity * 2;
+        if (r == cap || (rv = lm_batch_reserve(b, cap)) != LM_OK) {
+            return lm_error_set(err, LM_ENOMEM, "cannot grow the batch past %u rows", r);
+        }
+    }
+    for (uint32_t i = 0; i < s->nfields; i++) {
+        lm_column *c = &b->cols[i];
+        if (row[i].is_null && c->validity == NULL) {
+            size_t nbytes = ((size_t)b->capacity + 7) / 8;
+            if ((c->validity = malloc(nbytes)) == NULL) {
+                return lm_error_set(err, LM_ENOMEM, "out of memory");
+            }
+            memset(c->validity, 0xff, nbytes);
+        }
+        if (lm_type_is_varwidth(s->fields[i].type) && !row[i].is_null &&
+            (rv = data_reserve(c, row[i].v.s.len)) != LM_OK) {
+            return lm_error_set(err, rv, "field '%s': column data too large", s->fields[i].name);
+        }
+    }
+    for (uint32_t i = 0; i < s->nfields; i++) {
+        lm_column *c = &b->cols[i];
+        const lm_value *v = &row[i];
+        if (c->validity != NULL) {
+            if (v->is_null) {
+                c->validity[r >> 3] &= (uint8_t) ~(1u << (r & 7));
+            } else {
+                c->validity[r >> 3] |= (uint8_t)(1u << (r & 7));
+            }
+        }
+        if (v->is_null) {
+            c->null_count++;
+        }
+        switch (s->fields[i].type) {
+        case LM_TYPE_BOOL: ((uint8_t *)c->values)[r] = !v->is_null && v->v.b; break;
+        case LM_TYPE_INT64:
+        case LM_TYPE_TIMESTAMP: ((int64_t *)c->values)[r] = v->is_null ? 0 : v->v.i; break;
+        case LM_TYPE_FLOAT64: ((double *)c->values)[r] = v->is_null ? 0.0 : v->v.f; break;
+        case LM_TYPE_UTF8:
+        case LM_TYPE_BINARY:
+            if (!v->is_null && v->v.s.len > 0) {
+                memcpy(c->data + c->data_len, v->v.s.ptr, v->v.s.len);
+                c->data_len += v->v.s.len;
+            }
+            ((int32_t *)c->values)[r + 1] = (int32_t)c->data_len;
+            c->vcount++;
+            break;
+        }
+    }
+    b->nrows = r + 1;
+    return LM_OK;
+}
+
+void
+lm_batch_get(const lm_batch *b, uint32_t col, uint32_t row, lm_value *out)
+{
+    const lm_column *c = &b->cols[col];
+
+    out->is_null = lm_batch_is_null(b, col, row);
+    switch (b->schema->fields[col].type) {
+    case LM_TYPE_BOOL: out->v.b = ((const uint8_t *)c->values)[row] != 0; break;
+    case LM_TYPE_INT64:
+    case LM_TYPE_TIMESTAMP: out->v.i = ((const int64_t *)c->values)[row]; break;
+    case LM_TYPE_FLOAT64: out->v.f = ((const double *)c->values)[row]; break;
+    case LM_TYPE_UTF8:
+    case LM_TYPE_BINARY: {
+        const int32_t *off = c->values;
+        out->v.s.ptr = c->data != NULL ? c->data + off[row] : (const void *)"";
+        out->v.s.len = (uint32_t)(off[row + 1] - off[row]);
+        break;
+    }
+    }
+}
+
+/* --- UTF-8 ------------------------------------------------------------ */
+
+/* Length of the leading run of ASCII bytes, 32 at a time (the compiler
+ * turns the OR of four words into vector code). */
+static size_t
+ascii_prefix(const uint8_t *p, size_t len)
+{
+    const uint64_t high = 0x8080808080808080ull;
+    size_t i = 0;
+
+    for (; i + 32 <= len; i += 32) {
+        uint64_t w[4];
+        memcpy(w, p + i, sizeof(w));
+        if (((w[0] | w[1] | w[2] | w[3]) & high) != 0) {
+            break;
+        }
+    }
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if ((w & high) != 0) {
+            break;
+        }
+    }
+    while (i < len && p[i] < 0x80) {
+        i++;
+    }
+    return i;
+}
+
+bool
+lm_utf8_valid(const uint8_t *p, size_t len)
+{
+    size_t i = 0;
+
+    while ((i += ascii_prefix(p + i, len - i)) < len) {
+        uint8_t c = p[i];
+        size_t n;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (len - i - 1 < n) {
+            return false;
+        }
+        for (size_t k = 1; k <= n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+        /* overlong forms, surrogates, beyond U+10FFFF */
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff)) {
+            return false;
+        }
+        i += n + 1;
+    }
+    return true;
+}
+
+/* --- wire codec ------------------------------------------------------- */
+
+int
+lm_batch_encode(const lm_batch *b, msgpack_packer *pk, lm_msg *m)
+{
+    const lm_schema *s = b->schema;
+    uint32_t n = b->nrows;
+
+    if (msgpack_pack_array(pk, 3) || msgpack_pack_uint32(pk, n) ||
+        msgpack_pack_array(pk, s->nfields)) {
+        return LM_ENOMEM;
+    }
+    for (uint32_t i = 0; i < s->nfields; i++) {
+        const lm_field *f = &s->fields[i];
+        if (msgpack_pack_array(pk, 3) || lm_mp_pack_str(pk, f->name, strlen(f->name)) ||
+            msgpack_pack_uint8(pk, (uint8_t)f->type) ||
+            (f->nullable ? msgpack_pack_true(pk) : msgpack_pack_false(pk))) {
+            return LM_ENOMEM;
+        }
+    }
+    if (msgpack_pack_array(pk, s->nfields)) {
+        return LM_ENOMEM;
+    }
+    for (uint32_t i = 0; i < s->nfields; i++) {
+        const lm_column *c = &b->cols[i];
+        lm_type t = s->fields[i].type;
+        bool var = lm_type_is_varwidth(t);
+        int rv = msgpack_pack_array(pk, 6) || msgpack_pack_uint32(pk, c->null_count);
+        if (c->null_count > 0) {
+            rv = rv || msgpack_pack_bin(pk, (n + 7) / 8) ||
+                 msgpack_pack_bin_body(pk, c->validity, (n + 7) / 8);
+        } else {
+            rv = rv || msgpack_pack_nil(pk);
+        }
+        rv = rv || lm_mp_pack_bin_aligned(pk, m, c->values, values_bytes(t, n), 8);
+        rv = rv || lm_mp_pack_bin_aligned(pk, m, var ? c->data : NULL,
+                                          var ? (size_t)((const int32_t *)c->values)[n] : 0, 8);
+        if (rv) {
+            return LM_ENOMEM;
+        }
+    }
+    return LM_OK;
+}
+
+/* Points *dst at src when aligned, otherwise copies it into an owned
+ * buffer (setting own_bit in *own). */
+static int
+adopt(const uint8_t *src, size_t len, size_t align, void **dst, uint8_t *own, uint8_t own_bit)
+{
+    if (((uintptr_t)src & (align - 1)) == 0) {
+        *dst = (void *)src;
+        return LM_OK;
+    }
+    if ((*dst = malloc(len > 0 ? len : 1)) == NULL) {
+        return LM_ENOMEM;
+    }
+    memcpy(*dst, src, len);
+    *own |= own_bit;
+    return LM_OK;
+}
+
+/* Reads the schema part of a batch: nf entries [name, type, nullable].
+ * Two passes over the same bytes: the first validates and sizes, the
+ * second copies the names into the schema's single allocation. */
+static int
+decode_schema(lm_mpr *r, uint32_t nf, lm_schema **out, lm_error *err)
+{
+    const uint8_t *fields_at = r->p;
+    size_t names = 0;
+    lm_schema *s = NULL;
+    char *p = NULL;
+    int rv;
+
+    for (int pass = 0; pass < 2; pass++) {
+        r->p = fields_at;
+        for (uint32_t i = 0; i < nf; i++) {
+            const char *name;
+            uint32_t len;
+            uint64_t type = 0;
+            bool nullable = false;
+            if (lm_mpr_array_n(r, 3) != LM_OK || lm_mpr_str(r, &name, &len) != LM_OK ||
+                lm_mpr_u64(r, &type) != LM_OK || lm_mpr_bool(r, &nullable) != LM_OK) {
+                char what[48];
+                snprintf(what, sizeof(what), "batch schema field %u", i);
+                rv = lm_mpr_error(r, err, what);
+                goto fail;
+            }
+            if (type < LM_TYPE_BOOL || type > LM_TYPE_MAX) {
+                rv = lm_error_set(err, LM_EPROTO, "batch schema field %u: invalid type %llu", i,
+                                  (unsigned long long)type);
+                goto fail;
+            }
+            if (len == 0 || len > LM_FIELD_NAME_MAX || memchr(name, 0, len) != NULL ||
+                !lm_utf8_valid((const uint8_t *)name, len)) {
+                rv = lm_error_set(err, LM_EPROTO, "batch schema field %u: invalid name", i);
+                goto fail;
+            }
+            if (pass == 0) {
+                names += len + 1;
+                continue;
+            }
+            memcpy(p, name, len);
+            p[len] = '\0';
+            for (uint32_t j = 0; j < i; j++) {
+                if (strcmp(s->fields[j].name, p) == 0) {
+                    rv = lm_error_set(err, LM_EPROTO, "batch schema: field '%s' appears twice", p);
+                    goto fail;
+                }
+            }
+            s->fields[i].name = p;
+            s->fields[i].type = (lm_type)type;
+            s->fields[i].nullable = nullable;
+            p += len + 1;
+        }
+        if (pass == 0) {
+            if ((s = malloc(sizeof(*s) + nf * sizeof(lm_field) + names)) == NULL) {
+                return lm_error_set(err, LM_ENOMEM, "out of memory decoding a batch schema");
+            }
+            atomic_init(&s->refs, 1);
+            s->nfields = nf;
+            p = (char *)&s->fields[nf];
+        }
+    }
+    *out = s;
+    return LM_OK;
+fail:
+    free(s);
+    return rv;
+}
+
+/* Validates and adopts one column [null_count, validity|nil, pad, values,
+ * pad, data]. Returns NULL when it is good, else what is wrong. */
+static const char *
+decode_column(lm_mpr *r, const lm_field *f, uint32_t nrows, lm_column *c, int *rv)
+{
+    const uint8_t *validity = NULL, *values, *data;
+    uint32_t vlen = 0, nlen, dlen;
+    uint64_t nulls;
+    bool var = lm_type_is_varwidth(f->type);
+
+    *rv = LM_EPROTO;
+    if (lm_mpr_array_n(r, 6) != LM_OK || lm_mpr_u64_max(r, nrows, &nulls) != LM_OK ||
+        (!lm_mpr_nil(r) && lm_mpr_bin(r, &validity, &vlen) != LM_OK) ||
+        lm_mpr_bin_aligned(r, &values, &nlen) != LM_OK ||
+        lm_mpr_bin_aligned(r, &data, &dlen) != LM_OK) {
+        return NULL; /* the reader says why */
+    }
+    /* Validity: absent, or exactly ceil(nrows/8) bytes whose clear bits
+     * among the first nrows count null_count. */
+    if (validity != NULL) {
+        uint64_t clear = 0;
+        if (vlen != ((uint64_t)nrows + 7) / 8) {
+            return "validity bitmap has the wrong length";
+        }
+        for (uint32_t k = 0; k < nrows; k++) {
+            clear += ((validity[k >> 3] >> (k & 7)) & 1) == 0;
+        }
+        if (clear != nulls) {
+            return "null count differs from the validity bitmap";
+        }
+    } else if (nulls != 0) {
+        return "nulls counted but no validity bitmap";
+    }
+    if (nulls > 0 && !f->nullable) {
+        return "nulls in a non-nullable field";
+    }
+    if (nlen != values_bytes(f->type, nrows)) {
+        return "values buffer has the wrong length";
+    }
+    if (!var && dlen != 0) {
+        return "data buffer on a fixed-width column";
+    }
+    if (f->type == LM_TYPE_BOOL) {
+        for (uint32_t k = 0; k < nlen; k++) {
+            if (values[k] > 1) {
+                return "boolean value other than 0 or 1";
+            }
+        }
+    }
+    c->validity = (uint8_t *)validity;
+    c->null_count = (uint32_t)nulls;
+    if (adopt(values, nlen, var ? 4 : 8, &c->values, &c->own, LM_COL_OWN_VALUES) != LM_OK) {
+        *rv = LM_ENOMEM;
+        return "out of memory";
+    }
+    if (var) {
+        const int32_t *off = c->values;
+        if (off[0] != 0 || off[nrows] < 0 || (uint32_t)off[nrows] != dlen) {
+            return "offsets do not span the data buffer";
+        }
+        for (uint32_t k = 0; k < nrows; k++) {
+            if (off[k + 1] < off[k]) {
+                return "offsets decrease";
+            }
+        }
+        /* UTF-8: the bytes must be valid and no value may start inside a
+         * character. All-ASCII data (the common case) settles both. */
+        if (f->type == LM_TYPE_UTF8 && ascii_prefix(data, dlen) != dlen) {
+            if (!lm_utf8_valid(data, dlen)) {
+                return "data is not valid UTF-8";
+            }
+            for (uint32_t k = 0; k < nrows; k++) {
+                if (off[k] < (int32_t)dlen && (data[off[k]] & 0xc0) == 0x80) {
+                    return "a value starts inside a UTF-8 character";
+                }
+            }
+        }
+        c->data = (uint8_t *)data;
+        c->data_len = dlen;
+        c->vcount = nrows;
+    }
+    *rv = LM_OK;
+    return NULL;
+}
+
+int
+lm_batch_decode(lm_mpr *r, lm_msg *backing, uint32_t max_rows, lm_batch **out, lm_error *err)
+{
+    lm_schema *schema = NULL;
+    lm_batch *b = NULL;
+    uint64_t nrows;
+    uint32_t nf, ncols;
+    int rv;
+
+    if (lm_mpr_array_n(r, 3) != LM_OK || lm_mpr_u64_max(r, max_rows, &nrows) != LM_OK ||
+        lm_mpr_array(r, &nf) != LM_OK) {
+        return lm_mpr_error(r, err, "batch header");
+    }
+    if (nf > LM_SCHEMA_MAX_FIELDS) {
+        return lm_error_set(err, LM_EPROTO, "batch has %u fields (at most %d)", nf,
+                            LM_SCHEMA_MAX_FIELDS);
+    }
+    if ((rv = decode_schema(r, nf, &schema, err)) != LM_OK) {
+        return rv;
+    }
+    b = batch_alloc(schema);
+    lm_schema_release(schema);
+    if (b == NULL) {
+        return lm_error_set(err, LM_ENOMEM, "out of memory decoding a batch");
+    }
+    b->nrows = (uint32_t)nrows;
+    b->capacity = (uint32_t)nrows;
+    b->readonly = true;
+    if (lm_mpr_array(r, &ncols) != LM_OK) {
+        rv = lm_mpr_error(r, err, "batch columns");
+        goto fail;
+    }
+    if (ncols != nf) {
+        rv = lm_error_set(err, LM_EPROTO, "batch has %u columns for %u fields", ncols, nf);
+        goto fail;
+    }
+    for (uint32_t i = 0; i < nf; i++) {
+        const char *bad = decode_column(r, &schema->fields[i], (uint32_t)nrows, &b->cols[i], &rv);
+        if (rv != LM_OK) {
+            if (bad != NULL) {
+                lm_error_set(err, rv, "batch column '%s': %s", schema->fields[i].name, bad);
+            } else {
+                char what[64 + LM_FIELD_NAME_MAX];
+                snprintf(what, sizeof(what), "batch column '%s'", schema->fields[i].name);
+                lm_mpr_error(r, err, what);
+            }
+            goto fail;
+        }
+    }
+    if (backing != NULL) {
+        lm_msg_retain(backing);
+        b->backing = backing;
+    }
+    *out = b;
+    return LM_OK;
+fail:
+    lm_batch_free(b);
+    return rv;
+}
