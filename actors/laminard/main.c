@@ -1,0 +1,461 @@
+/*
+ * main.c: laminard, Laminar's daemon.
+ *
+ *   laminard node    run a node: the actor runtime and its front door
+ *   laminard ping    measure round trips to a running node
+ *   laminard config  check the configuration and print it as loaded
+ *   laminard version
+ *
+ * Configuration comes from conf/laminar.yaml (or --config FILE, or
+ * $LAMINAR_CONFIG), then LAMINAR_* variables, then --set KEY=VALUE flags.
+ * The controller, worker and standalone modes of later issues join these
+ * subcommands.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lm_config.h"
+#include "lm_log.h"
+#include "lm_rt.h"
+#include "lm_transport.h"
+
+#define LAMINAR_VERSION "0.1.0"
+
+extern char **environ;
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+            "usage: laminard COMMAND [options]\n"
+            "\n"
+            "commands:\n"
+            "  node                 run a node: event loops and the transport front door\n"
+            "  ping NODE_ID URL     send PINGs to the node NODE_ID at URL and report round trips\n"
+            "  config               check the configuration and print it as loaded\n"
+            "  version              print the version\n"
+            "\n"
+            "options:\n"
+            "  -c, --config FILE    configuration file (default $LAMINAR_CONFIG, else\n"
+            "                       conf/laminar.yaml when present, else built-in defaults)\n"
+            "  -s, --set KEY=VALUE  override one configuration key (repeatable)\n"
+            "      --listen URL     front door URL (default worker.rpc_url)\n"
+            "      --peer ID=URL    node: connect to this peer node (repeatable)\n"
+            "  -n, --count N        ping: number of pings (default 1000)\n"
+            "  -h, --help           this text\n");
+}
+
+typedef struct args {
+    const char *command;
+    const char *config;
+    const char *listen;
+    char **sets;
+    int nsets;
+    char **peers;
+    int npeers;
+    long count;
+    const char *ping_node;
+    const char *ping_url;
+} args;
+
+static int
+parse_args(int argc, char **argv, args *a)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 's'},
+        {"listen", required_argument, NULL, 'l'},
+        {"peer", required_argument, NULL, 'p'},
+        {"count", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    memset(a, 0, sizeof(*a));
+    a->count = 1000;
+    a->sets = calloc((size_t)argc, sizeof(char *));
+    a->peers = calloc((size_t)argc, sizeof(char *));
+    if (a->sets == NULL || a->peers == NULL) {
+        return -1;
+    }
+    while ((c = getopt_long(argc, argv, "c:s:n:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': a->config = optarg; break;
+        case 's': a->sets[a->nsets++] = optarg; break;
+        case 'l': a->listen = optarg; break;
+        case 'p': a->peers[a->npeers++] = optarg; break;
+        case 'n': {
+            char *end;
+            a->count = strtol(optarg, &end, 10);
+            if (*end != '\0' || a->count <= 0) {
+                fprintf(stderr, "laminard: --count wants a positive number, got '%s'\n", optarg);
+                return -1;
+            }
+            break;
+        }
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return -1;
+    }
+    a->command = argv[optind++];
+    if (strcmp(a->command, "ping") == 0) {
+        if (argc - optind != 2) {
+            fprintf(stderr, "laminard: ping wants NODE_ID URL\n");
+            return -1;
+        }
+        a->ping_node = argv[optind];
+        a->ping_url = argv[optind + 1];
+    } else if (optind != argc) {
+        fprintf(stderr, "laminard: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+/* Loads defaults, file, environment and --set flags, in that order. */
+static int
+load_config(const args *a, lm_config *cfg)
+{
+    const char *path = a->config != NULL ? a->config : getenv("LAMINAR_CONFIG");
+    lm_error err;
+
+    if (lm_config_init(cfg) != LM_OK) {
+        fprintf(stderr, "laminard: out of memory\n");
+        return -1;
+    }
+    if (path == NULL && access("conf/laminar.yaml", R_OK) == 0) {
+        path = "conf/laminar.yaml";
+    }
+    if (path != NULL && lm_config_load_file(cfg, path, environ, &err) != LM_OK) {
+        fprintf(stderr, "laminard: %s\n", err.msg);
+        return -1;
+    }
+    if (lm_config_apply_env(cfg, environ, &err) != LM_OK) {
+        fprintf(stderr, "laminard: %s\n", err.msg);
+        return -1;
+    }
+    for (int i = 0; i < a->nsets; i++) {
+        char key[256];
+        const char *eq = strchr(a->sets[i], '=');
+        if (eq == NULL || (size_t)(eq - a->sets[i]) >= sizeof(key)) {
+            fprintf(stderr, "laminard: --set wants KEY=VALUE, got '%s'\n", a->sets[i]);
+            return -1;
+        }
+        memcpy(key, a->sets[i], (size_t)(eq - a->sets[i]));
+        key[eq - a->sets[i]] = '\0';
+        if (lm_config_set(cfg, key, eq + 1, &err) != LM_OK) {
+            fprintf(stderr, "laminard: %s\n", err.msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Starts logging, the runtime and the transport from cfg. */
+static int
+start_node(const lm_config *cfg, const char *listen, uint32_t node_id, lm_rt **rt, lm_transport **t)
+{
+    lm_log_opts lo = {cfg->logging.level, cfg->logging.format, cfg->logging.to_stdout,
+                      !cfg->logging.to_stdout, cfg->logging.file};
+    lm_rt_opts ro = {node_id, (int)cfg->runtime.loops, (int)cfg->runtime.mailbox_batch,
+                     cfg->node.name};
+    lm_transport_opts to = {0};
+    lm_error err;
+    int rv;
+
+    if (lm_log_configure(&lo, &err) != LM_OK) {
+        fprintf(stderr, "laminard: %s\n", err.msg);
+        return -1;
+    }
+    if ((rv = lm_rt_new(&ro, rt)) != LM_OK) {
+        fprintf(stderr, "laminard: cannot start the runtime: %s\n", lm_strerror(rv));
+        return -1;
+    }
+    to.listen_url = listen;
+    to.run_dir = cfg->node.run_dir;
+    to.max_message_bytes = (size_t)cfg->transport.max_message_bytes;
+    to.max_queued_bytes = (size_t)cfg->transport.max_queued_bytes;
+    to.send_buffer = (int)cfg->transport.send_buffer;
+    to.connect_timeout_ms = (int)cfg->transport.connect_timeout_ms;
+    to.reconnect_min_ms = (int)cfg->transport.reconnect_min_ms;
+    to.reconnect_max_ms = (int)cfg->transport.reconnect_max_ms;
+    to.peer_timeout_ms = (int)cfg->transport.peer_timeout_ms;
+    to.loop = -1;
+    if (lm_transport_new(*rt, &to, t, &err) != LM_OK) {
+        fprintf(stderr, "laminard: %s\n", err.msg);
+        lm_rt_free(*rt, 1000);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+cmd_node(const args *a, const lm_config *cfg)
+{
+    lm_rt *rt;
+    lm_transport *t;
+    sigset_t set;
+    int sig;
+
+    /* Block the stop signals in every thread; this one waits for them. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (start_node(cfg, a->listen != NULL ? a->listen : cfg->worker.rpc_url, (uint32_t)cfg->node.id,
+                   &rt, &t) != 0) {
+        return 1;
+    }
+    for (int i = 0; i < a->npeers; i++) {
+        char *eq = strchr(a->peers[i], '=');
+        unsigned long id = eq != NULL ? strtoul(a->peers[i], NULL, 10) : 0;
+        if (eq == NULL || id == 0 || id > UINT32_MAX ||
+            lm_transport_add_route(t, (uint32_t)id, eq + 1) != LM_OK) {
+            LM_LOGC(LM_LOG_ERROR, "laminard", "bad --peer '%s' (want ID=URL)", a->peers[i]);
+        }
+    }
+    LM_LOGC(LM_LOG_INFO, "laminard", "node %u (%d loops) serving at %s; stop with SIGTERM",
+            lm_rt_node(rt), lm_rt_loop_count(rt), lm_transport_url(t));
+    while (sigwait(&set, &sig) != 0) {
+    }
+    LM_LOGC(LM_LOG_INFO, "laminard", "%s: shutting down", strsignal(sig));
+    lm_transport_free(t);
+    lm_rt_free(rt, 5000);
+    LM_LOGC(LM_LOG_INFO, "laminard", "stopped");
+    lm_log_shutdown();
+    return 0;
+}
+
+/* --- ping ------------------------------------------------------------- */
+
+typedef struct pinger {
+    lm_addr target; /* {node, 0}: the node itself answers */
+    long count, sent, got;
+    int64_t *rtt_ns; /* per ping */
+    int64_t start_ns;
+    pthread_mutex_t lock;
+    pthread_cond_t done_cv;
+    int done; /* 1 = finished, -1 = failed */
+    char why[256];
+} pinger;
+
+static int64_t
+mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void
+pinger_finish(pinger *p, int how, const char *why)
+{
+    pthread_mutex_lock(&p->lock);
+    if (p->done == 0) {
+        p->done = how;
+        snprintf(p->why, sizeof(p->why), "%s", why);
+    }
+    pthread_cond_broadcast(&p->done_cv);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static int
+ping_send(lm_actor *self, pinger *p)
+{
+    lm_ping_msg m = {(uint64_t)p->sent, mono_ns(), {NULL, 0}};
+    int rv = lm_tell(self, p->target, LM_MT_PING, &m);
+    if (rv == LM_OK) {
+        p->sent++;
+    }
+    return rv;
+}
+
+static int
+pinger_init(lm_actor *self, void *arg)
+{
+    pinger *p = arg;
+    lm_actor_set_state(self, p);
+    p->start_ns = mono_ns();
+    return ping_send(self, p);
+}
+
+static int
+pinger_handle(lm_actor *self, lm_msg *m)
+{
+    pinger *p = lm_actor_state(self);
+
+    if (m->type == LM_MT_PONG) {
+        lm_pong_msg r;
+        if (lm_decode_pong(m, &r, NULL) == LM_OK && r.seq == (uint64_t)p->got) {
+            p->rtt_ns[p->got++] = mono_ns() - r.sent_ns;
+        }
+        if (p->got == p->count) {
+            pinger_finish(p, 1, "");
+            lm_actor_stop(self);
+            return LM_OK;
+        }
+        return ping_send(self, p);
+    }
+    if (m->type == LM_MT_UNDELIVERABLE) {
+        lm_undeliverable_msg u;
+        char why[200] = "undeliverable";
+        if (lm_decode_undeliverable(m, &u, NULL) == LM_OK) {
+            snprintf(why, sizeof(why), "%.*s", (int)u.reason.len, u.reason.ptr);
+        }
+        pinger_finish(p, -1, why);
+        lm_actor_stop(self);
+    }
+    return LM_OK;
+}
+
+static const lm_actor_type pinger_type = {"ping", pinger_init, pinger_handle, NULL};
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int
+cmd_ping(const args *a, lm_config *cfg)
+{
+    char *end;
+    unsigned long node = strtoul(a->ping_node, &end, 10);
+    pinger p = {0};
+    lm_rt *rt;
+    lm_transport *t;
+    lm_addr addr;
+    struct timespec deadline;
+    double secs;
+    int rv = 1;
+
+    if (*end != '\0' || node == 0 || node > UINT32_MAX) {
+        fprintf(stderr, "laminard: ping: bad node id '%s'\n", a->ping_node);
+        return 2;
+    }
+    cfg->logging.level = cfg->logging.level < LM_LOG_WARN ? LM_LOG_WARN : cfg->logging.level;
+    cfg->logging.to_stdout = false;
+    if (start_node(cfg, a->listen != NULL ? a->listen : "tcp://127.0.0.1:0", 0, &rt, &t) != 0) {
+        return 1;
+    }
+    if (lm_transport_add_route(t, (uint32_t)node, a->ping_url) != LM_OK) {
+        fprintf(stderr, "laminard: ping: bad URL '%s'\n", a->ping_url);
+        goto out;
+    }
+    p.target = (lm_addr){(uint32_t)node, 0};
+    p.count = a->count;
+    if ((p.rtt_ns = calloc((size_t)p.count, sizeof(int64_t))) == NULL) {
+        goto out;
+    }
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_cond_init(&p.done_cv, NULL);
+    if (lm_spawn(rt, &pinger_type, &p, NULL, &addr) != LM_OK) {
+        goto out;
+    }
+    /* Wait for the answers; give up early when the link cannot be made
+     * (wrong node id at that address, refused, nobody there). */
+    {
+        int64_t start = mono_ns(), limit = (int64_t)(10 + p.count / 10000) * 1000000000;
+        int64_t link_limit = cfg->transport.connect_timeout_ms * 1000000 * 2;
+        lm_link_info li;
+        pthread_mutex_lock(&p.lock);
+        while (p.done == 0) {
+            clock_gettime(CLOCK_REALTIME, &deadline);
+            deadline.tv_nsec += 100000000;
+            if (deadline.tv_nsec >= 1000000000) {
+                deadline.tv_sec++;
+                deadline.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&p.done_cv, &p.lock, &deadline);
+            if (p.done != 0) {
+                break;
+            }
+            int64_t waited = mono_ns() - start;
+            if (lm_transport_link_info(t, (uint32_t)node, &li) == LM_OK && !li.up && li.ups == 0 &&
+                (li.last_error[0] != '\0' || waited > link_limit)) {
+                p.done = -1;
+                snprintf(p.why, sizeof(p.why), "cannot reach node %lu at %s: %s", node, a->ping_url,
+                         li.last_error[0] != '\0' ? li.last_error : "no answer");
+            } else if (waited > limit) {
+                p.done = -1;
+                snprintf(p.why, sizeof(p.why), "no answer from node %lu at %s", node, a->ping_url);
+            }
+        }
+        pthread_mutex_unlock(&p.lock);
+    }
+    if (p.done < 0) {
+        lm_link_info li;
+        fprintf(stderr, "laminard: ping: %s (%ld of %ld answered)\n", p.why, p.got, p.count);
+        if (lm_transport_link_info(t, (uint32_t)node, &li) == LM_OK) {
+            fprintf(stderr,
+                    "laminard: ping: link %s, %" PRIu64 " messages out, %" PRIu64 " in, %" PRId64
+                    " bytes queued\n",
+                    li.up ? "up" : "down", li.msgs_out, li.msgs_in, li.queued_bytes);
+        }
+        goto out;
+    }
+    secs = (double)(mono_ns() - p.start_ns) / 1e9;
+    qsort(p.rtt_ns, (size_t)p.got, sizeof(int64_t), cmp_i64);
+    printf("node %lu at %s: %ld pings in %.3f s (%.0f round trips/s)\n", node, a->ping_url, p.got,
+           secs, (double)p.got / secs);
+    printf("round trip: p50 %.1f us, p99 %.1f us, max %.1f us\n", (double)p.rtt_ns[p.got / 2] / 1e3,
+           (double)p.rtt_ns[(p.got * 99) / 100] / 1e3, (double)p.rtt_ns[p.got - 1] / 1e3);
+    rv = 0;
+out:
+    lm_transport_free(t);
+    lm_rt_free(rt, 2000);
+    free(p.rtt_ns);
+    return rv;
+}
+
+int
+main(int argc, char **argv)
+{
+    args a;
+    lm_config cfg;
+    int rv;
+
+    lm_msg_tune_allocator();
+    if (parse_args(argc, argv, &a) != 0) {
+        return 2;
+    }
+    if (strcmp(a.command, "version") == 0) {
+        printf("laminard %s (protocol %d)\n", LAMINAR_VERSION, LM_PROTO_VERSION);
+        return 0;
+    }
+    if (strcmp(a.command, "node") != 0 && strcmp(a.command, "config") != 0 &&
+        strcmp(a.command, "ping") != 0) {
+        fprintf(stderr, "laminard: unknown command '%s'\n", a.command);
+        usage(stderr);
+        return 2;
+    }
+    if (load_config(&a, &cfg) != 0) {
+        lm_config_fini(&cfg);
+        return 2;
+    }
+    if (strcmp(a.command, "config") == 0) {
+        rv = lm_config_dump(&cfg, stdout) == LM_OK ? 0 : 1;
+    } else if (strcmp(a.command, "ping") == 0) {
+        rv = cmd_ping(&a, &cfg);
+    } else {
+        rv = cmd_node(&a, &cfg);
+    }
+    lm_config_fini(&cfg);
+    free(a.sets);
+    free(a.peers);
+    return rv;
+}
