@@ -1,14 +1,19 @@
 /*
  * lm_log.c: formats log lines and writes each with a single write(2).
  *
- * The configuration (format, destinations) is set once at start; the level
- * is an atomic so that LM_LOG can test it without a lock. The per-thread
- * context (component, actor) lives in thread-local storage.
+ * The settings are atomics so that lm_log_configure may run while other
+ * threads log (to change the level, or to reopen the file after log
+ * rotation). The log file keeps one descriptor number for the life of the
+ * process: a reopen dup2()s the new file onto it, so a thread writing
+ * concurrently writes to the old file or the new one, never to a closed or
+ * reused descriptor. The per-thread context (component, actor) lives in
+ * thread-local storage.
  */
 #include "lm_log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,10 +22,16 @@
 
 _Atomic int lm_log_threshold_g = LM_LOG_INFO;
 
-static lm_log_format log_format = LM_LOG_TEXT;
-static bool log_stdout = false;
-static bool log_stderr = true;
-static int log_fd = -1;
+#define DEST_STDOUT 0x1
+#define DEST_STDERR 0x2
+#define DEST_FILE   0x4
+
+/* relaxed everywhere: each is read independently for one line, and a
+ * line written with a just-replaced setting is harmless. */
+static _Atomic int log_format = LM_LOG_TEXT;
+static _Atomic int log_dest = DEST_STDERR;
+static _Atomic int log_fd = -1;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER; /* configure vs configure */
 
 static _Thread_local const char *ctx_component;
 static _Thread_local const char *ctx_actor;
@@ -55,32 +66,44 @@ lm_log_level_parse(const char *s, lm_log_level *out)
 int
 lm_log_configure(const lm_log_opts *opts, lm_error *err)
 {
-    int fd = -1;
+    int dest = (opts->to_stdout ? DEST_STDOUT : 0) | (opts->to_stderr ? DEST_STDERR : 0);
 
+    pthread_mutex_lock(&log_lock);
     if (opts->file != NULL && opts->file[0] != '\0') {
-        fd = open(opts->file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        int fd = open(opts->file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        int cur = atomic_load_explicit(&log_fd, memory_order_relaxed);
         if (fd < 0) {
+            pthread_mutex_unlock(&log_lock);
             return lm_error_set(err, LM_EIO, "cannot open log file '%s': %s", opts->file,
                                 strerror(errno));
         }
+        if (cur < 0) {
+            atomic_store_explicit(&log_fd, fd, memory_order_release);
+        } else {
+            /* Same descriptor number, new file. */
+            dup2(fd, cur);
+            close(fd);
+        }
+        dest |= DEST_FILE;
     }
-    if (log_fd >= 0) {
-        close(log_fd);
-    }
-    log_fd = fd;
-    log_format = opts->format;
-    log_stdout = opts->to_stdout;
-    log_stderr = opts->to_stderr;
+    atomic_store_explicit(&log_format, (int)opts->format, memory_order_relaxed);
+    atomic_store_explicit(&log_dest, dest, memory_order_relaxed);
     atomic_store_explicit(&lm_log_threshold_g, (int)opts->level, memory_order_relaxed);
+    pthread_mutex_unlock(&log_lock);
     return LM_OK;
 }
 
 void
 lm_log_shutdown(void)
 {
-    if (log_fd >= 0) {
-        close(log_fd);
-        log_fd = -1;
+    int fd;
+
+    pthread_mutex_lock(&log_lock);
+    atomic_fetch_and_explicit(&log_dest, ~DEST_FILE, memory_order_relaxed);
+    fd = atomic_exchange_explicit(&log_fd, -1, memory_order_acq_rel);
+    pthread_mutex_unlock(&log_lock);
+    if (fd >= 0) {
+        close(fd);
     }
 }
 
@@ -193,7 +216,8 @@ lm_log_write(lm_log_level level, const char *component, const char *fmt, ...)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
              (int)(now.tv_nsec / 1000000));
 
-    if (log_format == LM_LOG_JSON) {
+    int dest = atomic_load_explicit(&log_dest, memory_order_relaxed);
+    if (atomic_load_explicit(&log_format, memory_order_relaxed) == LM_LOG_JSON) {
         append(line, sizeof(line), &len, "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"", ts,
                lm_log_level_name(level));
         json_escape(line, sizeof(line), &len, comp != NULL ? comp : "-");
@@ -225,13 +249,16 @@ lm_log_write(lm_log_level level, const char *component, const char *fmt, ...)
     }
     line[len++] = '\n';
 
-    if (log_stdout) {
+    if (dest & DEST_STDOUT) {
         write_all(STDOUT_FILENO, line, len);
     }
-    if (log_stderr) {
+    if (dest & DEST_STDERR) {
         write_all(STDERR_FILENO, line, len);
     }
-    if (log_fd >= 0) {
-        write_all(log_fd, line, len);
+    if (dest & DEST_FILE) {
+        int fd = atomic_load_explicit(&log_fd, memory_order_acquire);
+        if (fd >= 0) {
+            write_all(fd, line, len);
+        }
     }
 }

@@ -10,8 +10,9 @@
  *
  * LM_LOG does not evaluate its arguments when the level is below the
  * threshold. Each line is written with one write(2), so lines from
- * different threads never interleave. Configure once at start, before
- * other threads log.
+ * different threads never interleave. lm_log_configure may be called again
+ * at any time (a new level, or the same file reopened after rotation)
+ * while other threads log.
  */
 #ifndef LM_LOG_H
 #define LM_LOG_H
@@ -49,12 +50,14 @@ typedef struct lm_log_opts {
  * harmless. */
 extern _Atomic int lm_log_threshold_g;
 
-/* Applies opts. Opens (creating, appending) opts->file when given.
+/* Applies opts. Opens (creating, appending) opts->file when given; a file
+ * opened before is replaced in place (its descriptor number is kept).
  * Returns LM_OK, or LM_EIO with err naming the file when it cannot be
  * opened; the previous configuration stays in force then. */
 int lm_log_configure(const lm_log_opts *opts, lm_error *err);
 
-/* Closes the log file, if any; logging goes on to stdout/stderr only. */
+/* Stops writing to the log file and closes it; logging goes on to
+ * stdout/stderr only. Call when no other thread logs (at exit). */
 void lm_log_shutdown(void);
 
 /* Parses "trace", "debug", "info", "warn", "error", "off" into *out.

@@ -13,6 +13,7 @@
 
 #define LM_SUITES(X)                                                                               \
     X(err)                                                                                         \
+    X(log)                                                                                         \
     X(config)                                                                                      \
     X(mpscq)                                                                                       \
     X(mp)                                                                                          \
