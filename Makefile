@@ -125,6 +125,8 @@ $(FUZZ_B)/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS) -pthread
 
+.SECONDARY: $(FUZZ_LIB_OBJS)
+
 fuzz-build: $(FUZZ_TARGETS)
 
 fuzz: fuzz-build

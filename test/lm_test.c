@@ -26,6 +26,14 @@ struct lm_probe {
     lm_addr addr;
 };
 
+int
+lm_test_slowdown(void)
+{
+    const char *s = getenv("LM_TEST_SLOWDOWN");
+    int n = s != NULL ? atoi(s) : 1;
+    return n >= 1 ? n : 1;
+}
+
 int64_t
 lm_test_now_ms(void)
 {

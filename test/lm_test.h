@@ -30,6 +30,10 @@ int lm_probe_pending(lm_probe *p);
 /* Frees the probe's queue; call after lm_rt_free (the actor is gone). */
 void lm_probe_free(lm_probe *p);
 
+/* How much slower than normal the tests run: $LM_TEST_SLOWDOWN (for
+ * valgrind or a loaded machine), default 1. Deadlines are multiplied by it. */
+int lm_test_slowdown(void);
+
 /* Monotonic milliseconds. */
 int64_t lm_test_now_ms(void);
 

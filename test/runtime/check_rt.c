@@ -14,7 +14,7 @@
 #include "lm_rt.h"
 #include "lm_test.h"
 
-#define WAIT_MS 5000
+#define WAIT_MS (5000 * lm_test_slowdown())
 
 static lm_rt *rt;
 static lm_probe *probe;
