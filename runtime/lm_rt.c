@@ -604,6 +604,8 @@ spawn(lm_rt *rt, const lm_actor_type *type, void *arg, const lm_spawn_opts *opts
                ? opts->loop
                : (int)(atomic_fetch_add_explicit(&rt->next_loop, 1, memory_order_relaxed) %
                        (unsigned)rt->nloops);
+    /* The lock covers the registry too, and is held until the actor is
+     * published: a name found by lm_rt_whereis always names a live actor. */
     pthread_mutex_lock(&rt->lock);
     if ((a = slot_take(rt)) == NULL) {
         pthread_mutex_unlock(&rt->lock);
@@ -622,8 +624,6 @@ spawn(lm_rt *rt, const lm_actor_type *type, void *arg, const lm_spawn_opts *opts
         free(name);
         return rv;
     }
-    pthread_mutex_unlock(&rt->lock);
-
     a->name = name;
     a->loop = &rt->loops[loop];
     a->type = type;
@@ -649,6 +649,7 @@ spawn(lm_rt *rt, const lm_actor_type *type, void *arg, const lm_spawn_opts *opts
     /* release: publishes the fields above with the new generation, alive,
      * holding its liveness reference. */
     atomic_store_explicit(&a->word, (gen << GEN_SHIFT) | 1, memory_order_release);
+    pthread_mutex_unlock(&rt->lock);
     if (lm_mpscq_push(&a->mailbox, &a->init_node)) {
         schedule(a);
     }
@@ -755,6 +756,12 @@ int
 lm_rt_tell(lm_rt *rt, lm_addr dst, uint32_t type, const void *payload)
 {
     return tell(rt, (lm_addr){rt->node, 0}, dst, type, payload);
+}
+
+int
+lm_rt_tell_as(lm_rt *rt, lm_addr src, lm_addr dst, uint32_t type, const void *payload)
+{
+    return tell(rt, src, dst, type, payload);
 }
 
 int
@@ -1090,6 +1097,7 @@ run_message(lm_actor *a, lm_msg *m)
     }
     atomic_fetch_add_explicit(&a->rt->st_delivered, 1, memory_order_relaxed);
     a->took_msg = false;
+    a->fail_reason[0] = '\0';
     rv = a->type->handle(a, m);
     if (!a->took_msg) {
         lm_msg_release(m);

@@ -126,6 +126,10 @@ int lm_tell(lm_actor *self, lm_addr dst, uint32_t type, const void *payload);
 /* Same, from outside any actor: the message's source is {node, 0}. */
 int lm_rt_tell(lm_rt *rt, lm_addr dst, uint32_t type, const void *payload);
 
+/* Same, with src as the source: for a thread that acts through an actor
+ * of its own (answers and UNDELIVERABLE returns go to src). */
+int lm_rt_tell_as(lm_rt *rt, lm_addr src, lm_addr dst, uint32_t type, const void *payload);
+
 /* Asks the actor at addr to stop (sends STOP with reason). */
 int lm_stop(lm_rt *rt, lm_addr addr, const char *reason);
 

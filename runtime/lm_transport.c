@@ -19,6 +19,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1046,6 +1047,31 @@ link_by_socket(lm_transport *t, uint32_t id)
     return found;
 }
 
+/* Takes back the message nng refused, as an lm_msg (for bouncing), or
+ * NULL when there is none. */
+static lm_msg *
+unstall(link *l)
+{
+    nng_msg *nm = l->stalled;
+    lm_msg *m;
+
+    if (nm == NULL) {
+        return NULL;
+    }
+    l->stalled = NULL;
+    atomic_fetch_sub(&l->queued, (int64_t)l->stalled_len);
+    nng_msg_trim(nm, FRAME_HDR);
+    if (lm_msg_from_nng(nm, &m) != LM_OK) {
+        nng_msg_free(nm);
+        return NULL;
+    }
+    if (lm_proto_parse_envelope(m, SIZE_MAX, NULL) != LM_OK) {
+        lm_msg_release(m); /* we encoded it: cannot happen */
+        return NULL;
+    }
+    return m;
+}
+
 /* Returns queued messages older than the peer timeout to their senders. */
 static void
 sweep(lm_transport *t)
@@ -1058,11 +1084,18 @@ sweep(lm_transport *t)
     pthread_mutex_unlock(&t->lock);
     for (size_t i = 0; i < n; i++) {
         link *l = t->links[i];
-        if (get_state(l) == LINK_UP || l->npend == 0 || now - l->down_since < t->peer_timeout) {
+        lm_msg *stalled;
+        if (get_state(l) == LINK_UP || (l->npend == 0 && l->stalled == NULL) ||
+            now - l->down_since < t->peer_timeout) {
             continue;
         }
         LM_LOG(LM_LOG_WARN, "node %u unreachable for %lld ms: returning %zu queued messages",
-               l->node, (long long)(now - l->down_since), l->npend);
+               l->node, (long long)(now - l->down_since), l->npend + (l->stalled != NULL));
+        if ((stalled = unstall(l)) != NULL) {
+            char why[64];
+            snprintf(why, sizeof(why), "node %u unreachable", l->node);
+            bounce(t, l, stalled, LM_ETIMEDOUT, why);
+        }
         while (l->pend_head != NULL) {
             lm_msg *m = l->pend_head;
             char why[64];

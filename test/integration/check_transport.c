@@ -97,18 +97,12 @@ wait_status(uint32_t node, bool up)
     return 0;
 }
 
+/* Sends a PING from the probe (answers and bounces come back to it). */
 static int
 send_ping(lm_addr dst, uint64_t seq, const uint8_t *body, uint32_t len)
 {
     lm_ping_msg p = {seq, 0, {body, len}};
-    lm_msg *m;
-    int rv;
-
-    ck_assert_int_eq(lm_proto_encode(LM_MT_PING, lm_probe_addr(probe), dst, &p, &m), LM_OK);
-    if ((rv = lm_send(rt, m)) != LM_OK) {
-        lm_msg_release(m);
-    }
-    return rv;
+    return lm_rt_tell_as(rt, lm_probe_addr(probe), dst, LM_MT_PING, &p);
 }
 
 /* Sends n pings with bodies of varying size (some large) and checks that
@@ -490,6 +484,67 @@ START_TEST(test_transport_crossing_requests_make_one_link)
 }
 END_TEST
 
+/* A dialer that presents the wrong token is cut off; the node goes on
+ * serving. A route that leads to another node is reported as such. */
+START_TEST(test_transport_bad_hello_and_wrong_node_are_refused)
+{
+    nng_socket req, pair;
+    nng_msg *nm;
+    lm_msg *m;
+    lm_link_offer_msg offer;
+    lm_link_info li;
+    lm_error err;
+    char url[300];
+    int64_t end;
+
+    start_local("tcp://127.0.0.1:0", 30000, 0);
+    ck_assert_int_eq(nng_req0_open(&req), 0);
+    nng_socket_set_ms(req, NNG_OPT_RECVTIMEO, WAIT_MS);
+    ck_assert_int_eq(nng_dial(req, lm_transport_url(tr), NULL, 0), 0);
+    lm_link_request_msg rq = {9, 42, lm_str_c("tcp://127.0.0.1:1"), LM_PROTO_VERSION};
+    ck_assert_int_eq(lm_proto_encode(LM_MT_LINK_REQUEST, (lm_addr){9, 0}, (lm_addr){1, 0}, &rq, &m),
+                     LM_OK);
+    ck_assert_int_eq(lm_msg_to_nng(m, &nm), LM_OK);
+    ck_assert_int_eq(nng_sendmsg(req, nm, 0), 0);
+    ck_assert_int_eq(nng_recvmsg(req, &nm, 0), 0);
+    ck_assert_int_eq(lm_msg_from_nng(nm, &m), LM_OK);
+    ck_assert_int_eq(lm_proto_parse_envelope(m, 1 << 20, &err), LM_OK);
+    ck_assert_int_eq(lm_decode_link_offer(m, &offer, &err), LM_OK);
+    snprintf(url, sizeof(url), "%.*s", (int)offer.url.len, offer.url.ptr);
+    lm_link_hello_msg hello = {9, 42, offer.token + 1}; /* wrong token */
+    lm_msg_release(m);
+    nng_close(req);
+    ck_assert_int_eq(nng_pair1_open(&pair), 0);
+    ck_assert_int_eq(nng_dial(pair, url, NULL, 0), 0);
+    ck_assert_int_eq(
+        nng_sendmsg(pair, raw_frame(LM_MT_LINK_HELLO, (lm_addr){9, 0}, (lm_addr){1, 0}, &hello), 0),
+        0);
+    end = lm_test_now_ms() + WAIT_MS;
+    do {
+        usleep(10000);
+        ck_assert_int_eq(lm_transport_link_info(tr, 9, &li), LM_OK);
+    } while (strstr(li.last_error, "bad hello") == NULL && lm_test_now_ms() < end);
+    ck_assert_ptr_nonnull(strstr(li.last_error, "bad hello"));
+    ck_assert(!li.up);
+    ck_assert_uint_eq(li.ups, 0);
+    nng_close(pair);
+
+    /* A peer that is node 2, reached through a route for node 5. */
+    ck_assert_int_eq(lm_peer_start(&peer, 2, "tcp://127.0.0.1:0", NULL, WAIT_MS), 0);
+    ck_assert_int_eq(lm_transport_add_route(tr, 5, peer.url), LM_OK);
+    end = lm_test_now_ms() + WAIT_MS;
+    do {
+        usleep(10000);
+        ck_assert_int_eq(lm_transport_link_info(tr, 5, &li), LM_OK);
+    } while (li.last_error[0] == '\0' && lm_test_now_ms() < end);
+    ck_assert_str_eq(li.last_error, "the node at that address is node 2, not node 5");
+    ck_assert(!li.up);
+    /* The node still serves the right route. */
+    ck_assert_int_eq(lm_transport_add_route(tr, 2, peer.url), LM_OK);
+    exchange(peer.echo, 20);
+}
+END_TEST
+
 Suite *
 transport_suite(void)
 {
@@ -506,6 +561,7 @@ transport_suite(void)
     tcase_add_test(tc, test_transport_unreachable_node_bounces_and_limits);
     tcase_add_test(tc, test_transport_malformed_input_from_a_peer_is_dropped);
     tcase_add_test(tc, test_transport_crossing_requests_make_one_link);
+    tcase_add_test(tc, test_transport_bad_hello_and_wrong_node_are_refused);
     suite_add_tcase(s, tc);
     return s;
 }

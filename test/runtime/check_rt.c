@@ -43,14 +43,7 @@ static int
 ping_from_probe(lm_addr dst, uint64_t seq)
 {
     lm_ping_msg p = {seq, 0, {NULL, 0}};
-    lm_msg *m;
-    int rv;
-
-    ck_assert_int_eq(lm_proto_encode(LM_MT_PING, lm_probe_addr(probe), dst, &p, &m), LM_OK);
-    if ((rv = lm_send(rt, m)) != LM_OK) {
-        lm_msg_release(m);
-    }
-    return rv;
+    return lm_rt_tell_as(rt, lm_probe_addr(probe), dst, LM_MT_PING, &p);
 }
 
 /* Tells the probe something: a PONG with seq and sent_ns as two numbers. */
