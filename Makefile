@@ -12,7 +12,7 @@
 #                                         (objects under build/<sanitizer>/)
 
 SANITIZER ?=
-PKGS      := libevent_core libevent_pthreads msgpack libzstd yaml-0.1
+PKGS      := libevent_core libevent_pthreads msgpack libzstd yaml-0.1 jansson libxxhash
 CC        ?= cc
 ifeq ($(CC),cc)
 CC        := gcc
@@ -57,17 +57,22 @@ CHECK_LIBS := $(shell pkg-config --libs check)
 endif
 
 CFLAGS    ?= -O2 -g
+# Components live in actors/<component>/; the daemon's main in actors/laminard.
+ACTOR_DIRS := $(filter-out actors/laminard,$(patsubst %/,%,$(sort $(dir $(wildcard actors/*/*.c)))))
+INCLUDES  := -Iruntime -Iproto $(addprefix -I,$(ACTOR_DIRS))
+
 CFLAGS    += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread $(SANFLAGS) \
-             -Iruntime -Iproto $(PKG_CFLAGS)
+             $(INCLUDES) $(PKG_CFLAGS)
 LDFLAGS   += -pthread $(SANFLAGS)
 LIBS      := $(PKG_LIBS) -lm
 
-LIB_SRCS  := $(wildcard runtime/*.c proto/*.c)
+LIB_SRCS  := $(wildcard runtime/*.c proto/*.c) $(wildcard $(addsuffix /*.c,$(ACTOR_DIRS)))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 LIB       := $(B)/liblaminar.a
 
 LAMINARD_SRCS := $(wildcard actors/laminard/*.c)
-TEST_SRCS := $(wildcard test/*.c test/runtime/*.c test/proto/*.c test/integration/*.c)
+TEST_SRCS := $(wildcard test/*.c test/runtime/*.c test/proto/*.c test/integration/*.c \
+                       test/connectors/*.c test/operators/*.c test/engine/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(B)/obj/%.o)
 HELPER_SRCS := $(wildcard test/helpers/*.c)
 BENCH_SRCS := $(wildcard scripts/bench/*.c)
@@ -113,7 +118,7 @@ $(B)/test/lm-test-peer: $(B)/obj/test/helpers/peer.o $(LIB)
 
 # --- fuzzing (clang + libFuzzer, address sanitizer) -------------------------
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
-               -Iruntime -Iproto $(PKG_CFLAGS)
+               $(INCLUDES) $(PKG_CFLAGS)
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_B)/obj/%.o)
 FUZZ_TARGETS := $(FUZZ_B)/fuzz_decode $(FUZZ_B)/fuzz_config
 
