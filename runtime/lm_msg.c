@@ -87,6 +87,9 @@ cache_flush(void *arg)
     pool_put_chain(c->spare, POOL_CHAIN);
     c->cur = c->spare = NULL;
     c->ncur = 0;
+    /* A thread that uses messages again after this (late in its exit)
+     * registers the flush again. */
+    c->registered = false;
 }
 
 static void

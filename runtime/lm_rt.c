@@ -130,6 +130,7 @@ struct lm_rt {
     _Atomic uint64_t live;            /* actors spawned and not reclaimed */
     _Atomic lm_remote_send_fn remote; /* transport hook */
     _Atomic(void *) transport;        /* its argument */
+    _Atomic int remote_users;         /* lm_send calls inside the hook */
 
     _Atomic uint64_t st_delivered; /* statistics */
     _Atomic uint64_t st_bounced;
@@ -495,9 +496,22 @@ lm_rt_get_stats(const lm_rt *rt, lm_rt_stats *out)
 void
 lm_rt_set_remote(lm_rt *rt, lm_remote_send_fn fn, void *transport)
 {
-    /* release: the transport is set up before senders can see fn. */
-    atomic_store_explicit(&rt->transport, transport, memory_order_release);
-    atomic_store_explicit(&rt->remote, fn, memory_order_release);
+    struct timespec pause = {0, 100000};
+
+    if (fn != NULL) {
+        /* release: the transport is set up before senders can see fn. */
+        atomic_store_explicit(&rt->transport, transport, memory_order_release);
+        atomic_store_explicit(&rt->remote, fn, memory_order_release);
+        return;
+    }
+    /* Detach: no new sender can enter once fn is NULL (seq_cst, against
+     * the sender's seq_cst increment of remote_users before it loads fn);
+     * wait for those inside to leave before the transport goes away. */
+    atomic_store(&rt->remote, NULL);
+    while (atomic_load(&rt->remote_users) > 0) {
+        nanosleep(&pause, NULL);
+    }
+    atomic_store_explicit(&rt->transport, NULL, memory_order_release);
 }
 
 void
@@ -509,7 +523,11 @@ lm_rt_free(lm_rt *rt, int timeout_ms)
     if (rt == NULL) {
         return;
     }
+    /* Under the lock: a spawn either sees closing or has published its
+     * actor before the walk below. */
+    pthread_mutex_lock(&rt->lock);
     atomic_store_explicit(&rt->closing, true, memory_order_release);
+    pthread_mutex_unlock(&rt->lock);
     /* Ask every live actor to stop. Slots are only ever added, so walking
      * them without the lock is safe; lm_stop goes through the normal
      * reference check. */
@@ -607,6 +625,11 @@ spawn(lm_rt *rt, const lm_actor_type *type, void *arg, const lm_spawn_opts *opts
     /* The lock covers the registry too, and is held until the actor is
      * published: a name found by lm_rt_whereis always names a live actor. */
     pthread_mutex_lock(&rt->lock);
+    if (atomic_load_explicit(&rt->closing, memory_order_acquire)) {
+        pthread_mutex_unlock(&rt->lock);
+        free(name);
+        return LM_ECLOSED;
+    }
     if ((a = slot_take(rt)) == NULL) {
         pthread_mutex_unlock(&rt->lock);
         free(name);
@@ -643,16 +666,18 @@ spawn(lm_rt *rt, const lm_actor_type *type, void *arg, const lm_spawn_opts *opts
         snprintf(a->label, sizeof(a->label), "%s%s%s", a->name != NULL ? a->name : "",
                  a->name != NULL ? "@" : "", addr);
     }
+    /* The init node goes in first, before anyone can find the actor, so
+     * that init always runs before any message. */
     lm_mpscq_init(&a->mailbox);
+    lm_mpscq_push(&a->mailbox, &a->init_node);
     atomic_fetch_add_explicit(&rt->live, 1, memory_order_acq_rel);
     atomic_fetch_add_explicit(&rt->st_spawned, 1, memory_order_relaxed);
     /* release: publishes the fields above with the new generation, alive,
      * holding its liveness reference. */
     atomic_store_explicit(&a->word, (gen << GEN_SHIFT) | 1, memory_order_release);
     pthread_mutex_unlock(&rt->lock);
-    if (lm_mpscq_push(&a->mailbox, &a->init_node)) {
-        schedule(a);
-    }
+    /* The push above took the mailbox's empty edge: schedule it now. */
+    schedule(a);
     *out = a->addr;
     return LM_OK;
 }
@@ -721,12 +746,19 @@ int
 lm_send(lm_rt *rt, lm_msg *msg)
 {
     if (msg->dst.node != rt->node) {
-        /* acquire: pairs with lm_rt_set_remote. */
-        lm_remote_send_fn fn = atomic_load_explicit(&rt->remote, memory_order_acquire);
-        if (fn == NULL || (msg->flags & LM_MSGF_LOCAL_ONLY)) {
+        lm_remote_send_fn fn;
+        int rv = LM_ENOROUTE;
+        if (msg->flags & LM_MSGF_LOCAL_ONLY) {
             return LM_ENOROUTE;
         }
-        return fn(atomic_load_explicit(&rt->transport, memory_order_acquire), msg);
+        /* seq_cst: announce ourselves before looking at the hook, so that
+         * lm_rt_set_remote(NULL) either stops us or waits for us. */
+        atomic_fetch_add(&rt->remote_users, 1);
+        if ((fn = atomic_load(&rt->remote)) != NULL) {
+            rv = fn(atomic_load_explicit(&rt->transport, memory_order_acquire), msg);
+        }
+        atomic_fetch_sub_explicit(&rt->remote_users, 1, memory_order_release);
+        return rv;
     }
     return push_local(rt, msg->dst.actor, msg);
 }
@@ -1072,9 +1104,12 @@ run_init(lm_actor *a)
 static void
 run_message(lm_actor *a, lm_msg *m)
 {
+    /* Messages an actor forwards (the transport's outgoing mail) are not
+     * for it: only its own STOP, TIMER and CHILD_EXIT are the runtime's. */
+    bool mine = lm_addr_eq(m->dst, a->addr);
     int rv;
 
-    if (m->type == LM_MT_STOP) {
+    if (mine && m->type == LM_MT_STOP) {
         lm_stop_msg sm;
         char reason[200] = "stop requested";
         if (lm_proto_decode(m, &sm, NULL) == LM_OK) {
@@ -1084,7 +1119,9 @@ run_message(lm_actor *a, lm_msg *m)
         actor_die(a, false, LM_OK, reason);
         return;
     }
-    if (m->type == LM_MT_TIMER) {
+    if (!mine) {
+        /* forwarded: handed to the handler as it is */
+    } else if (m->type == LM_MT_TIMER) {
         if (!(m->flags & LM_MSGF_LOCAL_ONLY) || !timer_deliver(a, m)) {
             lm_msg_release(m);
             return;

@@ -70,8 +70,8 @@ typedef struct lm_rt_opts {
 int lm_rt_new(const lm_rt_opts *opts, lm_rt **out);
 
 /* Stops every actor (each gets STOP and runs its fini), waits up to
- * timeout_ms for them, stops the loop threads and frees the runtime.
- * Detaches and stops the transport first if one is attached. */
+ * timeout_ms for them, stops the loop threads and frees the runtime. A
+ * transport attached to rt must be freed first (lm_transport_free). */
 void lm_rt_free(lm_rt *rt, int timeout_ms);
 
 uint32_t lm_rt_node(const lm_rt *rt);
@@ -172,7 +172,8 @@ int lm_timer_cancel(lm_actor *self, uint64_t id);
 /* --- transport hook (lm_transport.c) ---------------------------------- */
 
 /* The function lm_send calls for a destination on another node; it takes
- * msg on LM_OK. Set by the transport when it attaches. */
+ * msg on LM_OK. Set by the transport when it attaches; setting it to NULL
+ * detaches, and returns only once no lm_send is inside the old hook. */
 typedef int (*lm_remote_send_fn)(void *transport, lm_msg *msg);
 void lm_rt_set_remote(lm_rt *rt, lm_remote_send_fn fn, void *transport);
 

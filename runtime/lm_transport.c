@@ -72,6 +72,9 @@ typedef struct link {
     struct event *req_rev, *req_sev;
     nng_socket sock; /* the pair1 link */
     bool sock_open;
+    uint32_t pipe;           /* the link's pipe on sock (0: none yet); others are strays */
+    bool dialer;             /* we dialed this link (our request won) */
+    bool hello_sent;         /* dialer: sent LINK_HELLO, waiting for the answer */
     struct event *rev, *sev; /* its receive and send readiness */
     uint64_t token;          /* expected in / sent with LINK_HELLO */
     lm_msg *pend_head;       /* messages waiting, oldest first */
@@ -243,7 +246,8 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
     lm_transport *t = arg;
     lm_link_event_msg e = {nng_socket_id(nng_pipe_socket(p)),
-                           ev == NNG_PIPE_EV_ADD_POST ? LM_LINK_EV_ADDED : LM_LINK_EV_REMOVED, 0};
+                           ev == NNG_PIPE_EV_ADD_POST ? LM_LINK_EV_ADDED : LM_LINK_EV_REMOVED, 0,
+                           (uint32_t)nng_pipe_id(p)};
     lm_msg *m;
 
     if (lm_proto_encode(LM_MT_LINK_EVENT, t->actor, t->actor, &e, &m) != LM_OK) {
@@ -315,6 +319,8 @@ close_sock(link *l)
         nng_close(l->sock);
         l->sock_open = false;
     }
+    l->pipe = 0;
+    l->hello_sent = false;
 }
 
 /* Opens a pair1 socket for l with the link options and pipe callbacks,
@@ -415,7 +421,8 @@ link_down(lm_transport *t, link *l, const char *reason)
     close_sock(l);
     cancel_timer(t, &l->deadline_timer);
     set_state(l, LINK_DOWN);
-    if (was != LINK_DOWN) {
+    if (was == LINK_UP) {
+        /* Queued messages age from when the node was last reachable. */
         l->down_since = now_ms();
     }
     if (l->was_up) {
@@ -467,8 +474,14 @@ flush(lm_transport *t, link *l)
             }
             l->npend--;
             l->stalled_len = m->len;
-            if (lm_msg_to_nng(m, &nm) != LM_OK || nng_msg_insert(nm, frame_hdr, FRAME_HDR) != 0) {
+            if (lm_msg_to_nng(m, &nm) != LM_OK) {
                 LM_LOG(LM_LOG_ERROR, "link to node %u: out of memory, a message is lost", l->node);
+                atomic_fetch_sub(&l->queued, (int64_t)l->stalled_len);
+                continue;
+            }
+            if (nng_msg_insert(nm, frame_hdr, FRAME_HDR) != 0) {
+                LM_LOG(LM_LOG_ERROR, "link to node %u: out of memory, a message is lost", l->node);
+                nng_msg_free(nm);
                 atomic_fetch_sub(&l->queued, (int64_t)l->stalled_len);
                 continue;
             }
@@ -525,6 +538,22 @@ enqueue(lm_transport *t, link *l, lm_msg *m)
     }
 }
 
+/* Queues a message the transport makes itself (a PONG, an
+ * UNDELIVERABLE) on l, within the link's byte budget like any other.
+ * Returns false (and frees m) when the budget is spent. */
+static bool
+enqueue_own(lm_transport *t, link *l, lm_msg *m)
+{
+    int64_t q = atomic_fetch_add(&l->queued, (int64_t)m->len) + (int64_t)m->len;
+    if (q > (int64_t)t->max_queued) {
+        atomic_fetch_sub(&l->queued, (int64_t)m->len);
+        lm_msg_release(m);
+        return false;
+    }
+    enqueue(t, l, m);
+    return true;
+}
+
 /* Returns m to its sender as UNDELIVERABLE (over the link it came from,
  * or locally), or drops it with a log line when that is impossible.
  * Consumes m. */
@@ -533,11 +562,14 @@ bounce(lm_transport *t, link *l, lm_msg *m, int code, const char *why)
 {
     char dst[LM_ADDR_STRLEN];
     lm_undeliverable_msg u = {m->dst, m->type, code, lm_str_c(why)};
+    /* From this node: the actor the message was for when it is ours, the
+     * node itself when the message was for another node. */
+    lm_addr from = {t->me, m->dst.node == t->me ? m->dst.actor : 0};
     lm_msg *b;
 
     atomic_fetch_add_explicit(&l->bounced, 1, memory_order_relaxed);
     if (m->src.actor != 0 && m->type != LM_MT_UNDELIVERABLE &&
-        lm_proto_encode(LM_MT_UNDELIVERABLE, m->dst, m->src, &u, &b) == LM_OK) {
+        lm_proto_encode(LM_MT_UNDELIVERABLE, from, m->src, &u, &b) == LM_OK) {
         if (m->src.node == t->me) {
             if (lm_send(t->rt, b) == LM_OK) {
                 lm_msg_release(m);
@@ -546,13 +578,13 @@ bounce(lm_transport *t, link *l, lm_msg *m, int code, const char *why)
             lm_msg_release(b);
         } else {
             link *back = link_find(t, m->src.node);
-            if (back != NULL) {
-                atomic_fetch_add(&back->queued, (int64_t)b->len);
-                enqueue(t, back, b);
+            if (back != NULL && enqueue_own(t, back, b)) {
                 lm_msg_release(m);
                 return;
             }
-            lm_msg_release(b);
+            if (back == NULL) {
+                lm_msg_release(b);
+            }
         }
     }
     LM_LOG(LM_LOG_WARN, "dropped %s message for %s: %s", lm_proto_type_name(m->type),
@@ -700,17 +732,17 @@ req_recv_cb(evutil_socket_t fd, short what, void *arg)
             connect_data(t, l, &offer);
         }
     } else if (m->type == LM_MT_LINK_REFUSE) {
-        lm_link_refuse_msg rf;
-        if (lm_decode_link_refuse(m, &rf, &err) == LM_OK && rf.code == LM_EEXIST) {
+                lm_link_refuse_msg rf;
+        bool ok = lm_decode_link_refuse(m, &rf, &err) == LM_OK;
+        if (ok && rf.code == LM_EEXIST && rf.node == l->node && l->node < t->me) {
             /* Crossing requests and the peer's wins: wait for its request
              * (the deadline retries if it never comes). */
             close_req(l);
             set_state(l, LINK_WAITING);
         } else {
             char why[200];
-            snprintf(why, sizeof(why), "refused by the peer: %.*s",
-                     err.code == LM_OK ? (int)rf.reason.len : 7,
-                     err.code == LM_OK ? rf.reason.ptr : "unknown");
+                        snprintf(why, sizeof(why), "refused by the peer: %.*s", ok ? (int)rf.reason.len : 16,
+                     ok ? rf.reason.ptr : "(bad refusal)");
             LM_LOG(LM_LOG_ERROR, "link to node %u %s", l->node, why);
             link_down(t, l, why);
         }
@@ -761,36 +793,47 @@ connect_data(lm_transport *t, link *l, const lm_link_offer_msg *offer)
     }
     atomic_store(&l->peer_inc, offer->incarnation);
     l->token = offer->token;
+    l->dialer = true;
     set_state(l, LINK_CONNECTING);
     set_deadline(t, l);
 }
 
-/* The link socket got a pipe: as the dialer, say hello and go up. The
- * hello is written straight to the new socket (its buffer is empty), so it
- * goes ahead of anything queued or stalled. */
-static void
-pipe_added(lm_transport *t, link *l)
+/* Writes LINK_HELLO straight to the link's socket (ahead of anything
+ * queued or stalled: nothing was written to this socket yet). */
+static int
+send_hello(lm_transport *t, link *l)
 {
     lm_link_hello_msg h = {t->me, lm_rt_incarnation(t->rt), l->token};
     lm_msg *m;
     nng_msg *nm;
 
-    if (get_state(l) != LINK_CONNECTING) {
-        return;
-    }
     if (lm_proto_encode(LM_MT_LINK_HELLO, (lm_addr){t->me, 0}, (lm_addr){l->node, 0}, &h, &m) !=
             LM_OK ||
         lm_msg_to_nng(m, &nm) != LM_OK) {
-        link_down(t, l, "out of memory");
-        return;
+        return LM_ENOMEM;
     }
     if (nng_msg_insert(nm, frame_hdr, FRAME_HDR) != 0 ||
         nng_sendmsg(l->sock, nm, NNG_FLAG_NONBLOCK) != 0) {
         nng_msg_free(nm);
+        return LM_ETRANSPORT;
+    }
+    return LM_OK;
+}
+
+/* The link socket got a pipe. As the dialer, it is the link's pipe: say
+ * hello, and go up when the listener answers with its own hello. */
+static void
+pipe_added(lm_transport *t, link *l, uint32_t pipe)
+{
+    if (get_state(l) != LINK_CONNECTING || l->pipe != 0) {
+        return;
+    }
+    l->pipe = pipe;
+    if (send_hello(t, l) != LM_OK) {
         link_down(t, l, "cannot send the hello");
         return;
     }
-    link_up(t, l);
+    l->hello_sent = true;
 }
 
 /* --- handshake: front door -------------------------------------------- */
@@ -863,7 +906,8 @@ door_request(lm_transport *t, const lm_link_request_msg *rq)
     if (rq->node == 0 || rq->node == t->me) {
         LM_LOG(LM_LOG_ERROR, "refused a link from %.*s: it claims node id %u, which is %s",
                (int)rq->url.len, rq->url.ptr, rq->node, rq->node == 0 ? "invalid" : "ours");
-        door_refuse(t, rq->node, LM_EEXIST, "node id already in use by the node you reached");
+        door_refuse(t, rq->node, LM_EADDRINUSE,
+                    "node id clash: the node you reached has the id you claim");
         return;
     }
     snprintf(route, sizeof(route), "%.*s", (int)rq->url.len, rq->url.ptr);
@@ -889,6 +933,15 @@ door_request(lm_transport *t, const lm_link_request_msg *rq)
         door_refuse(t, rq->node, LM_EEXIST, "crossing requests: the lower node id connects");
         return;
     }
+    if (st == LINK_UP && l->dialer && t->me < rq->node &&
+        atomic_load(&l->peer_inc) == rq->incarnation) {
+        /* A request from the same process of the peer while the link we
+         * dialed is up: the peer's half of a crossing that ours won,
+         * arriving late. Were our link really broken, its pipe would go
+         * and we would dial again. */
+        door_refuse(t, rq->node, LM_EEXIST, "crossing requests: the lower node id connects");
+        return;
+    }
     if (st == LINK_UP && atomic_load(&l->peer_inc) != rq->incarnation) {
         link_down(t, l, "peer restarted");
     } else if (st != LINK_DOWN) {
@@ -896,9 +949,11 @@ door_request(lm_transport *t, const lm_link_request_msg *rq)
     }
     cancel_timer(t, &l->retry_timer);
     l->token = rand64();
+    l->dialer = false;
     if (listen_data(t, l, url, sizeof(url)) != LM_OK) {
         close_sock(l);
         door_refuse(t, rq->node, LM_ETRANSPORT, "cannot open a data socket");
+        schedule_retry(t, l);
         return;
     }
     atomic_store(&l->peer_inc, rq->incarnation);
@@ -947,6 +1002,8 @@ receive(lm_transport *t, link *l, nng_msg *nm)
     lm_error err;
     int rv;
 
+    nng_pipe pipe = nng_msg_get_pipe(nm);
+
     if (nng_msg_len(nm) < FRAME_HDR || memcmp(b, frame_hdr, 3) != 0) {
         atomic_fetch_add_explicit(&l->malformed, 1, memory_order_relaxed);
         LM_LOG(LM_LOG_ERROR, "link to node %u: message without a valid frame header dropped",
@@ -965,17 +1022,36 @@ receive(lm_transport *t, link *l, nng_msg *nm)
         lm_msg_release(m);
         return;
     }
-    if (get_state(l) == LINK_ACCEPTING) {
+    if (get_state(l) == LINK_ACCEPTING || (get_state(l) == LINK_CONNECTING && l->hello_sent)) {
+        /* The first message each way is the hello: the dialer's to us when
+         * we listen, the listener's answer when we dialed. */
         lm_link_hello_msg h;
+        bool listening = get_state(l) == LINK_ACCEPTING;
         if (m->type != LM_MT_LINK_HELLO || lm_decode_link_hello(m, &h, &err) != LM_OK ||
             h.node != l->node || h.token != l->token) {
-            LM_LOG(LM_LOG_ERROR, "link to node %u: first message is not its hello; closing",
+            LM_LOG(LM_LOG_ERROR, "link to node %u: the first message is not the expected hello",
                    l->node);
             lm_msg_release(m);
-            link_down(t, l, "bad hello");
+            pthread_mutex_lock(&t->lock);
+            snprintf(l->last_error, sizeof(l->last_error), "bad hello");
+            pthread_mutex_unlock(&t->lock);
+            if (listening) {
+                /* Cut only that connection: the right peer may still come
+                 * before the deadline. */
+                nng_pipe_close(pipe);
+            } else {
+                link_down(t, l, "bad hello");
+            }
             return;
         }
         lm_msg_release(m);
+        if (listening) {
+            l->pipe = nng_pipe_id(pipe);
+            if (send_hello(t, l) != LM_OK) {
+                link_down(t, l, "cannot answer the hello");
+                return;
+            }
+        }
         link_up(t, l);
         return;
     }
@@ -996,9 +1072,9 @@ receive(lm_transport *t, link *l, nng_msg *nm)
         lm_msg *r;
         if (lm_decode_ping(m, &p, NULL) == LM_OK) {
             lm_pong_msg pong = {p.seq, p.sent_ns, p.body};
-            if (lm_proto_encode(LM_MT_PONG, m->dst, m->src, &pong, &r) == LM_OK) {
-                atomic_fetch_add(&l->queued, (int64_t)r->len);
-                enqueue(t, l, r);
+            if (lm_proto_encode(LM_MT_PONG, m->dst, m->src, &pong, &r) == LM_OK &&
+                !enqueue_own(t, l, r)) {
+                LM_LOG(LM_LOG_WARN, "link to node %u: queue full, a PONG is dropped", l->node);
             }
         }
         lm_msg_release(m);
@@ -1116,6 +1192,7 @@ tr_init(lm_actor *self, void *arg)
     int fd;
 
     t->self = self;
+    t->actor = lm_actor_addr(self);
     lm_actor_set_state(self, t);
     if (nng_socket_get_int(t->door, NNG_OPT_RECVFD, &fd) != 0 ||
         (t->door_ev = event_new(lm_actor_event_base(self), fd, EV_READ | EV_PERSIST, door_cb, t)) ==
@@ -1123,7 +1200,12 @@ tr_init(lm_actor *self, void *arg)
         event_add(t->door_ev, NULL) != 0) {
         return lm_actor_fail(self, LM_ETRANSPORT, "cannot watch the front door");
     }
-    return lm_timer_start(self, 1000, 1000, (uint64_t)TIMER_SWEEP << 32, &t->sweep_timer);
+    if (lm_timer_start(self, 1000, 1000, (uint64_t)TIMER_SWEEP << 32, &t->sweep_timer) != LM_OK) {
+        event_free(t->door_ev);
+        t->door_ev = NULL;
+        return lm_actor_fail(self, LM_ENOMEM, "out of memory");
+    }
+    return LM_OK;
 }
 
 static int
@@ -1169,8 +1251,11 @@ tr_handle(lm_actor *self, lm_msg *m)
             }
         } else if ((l = link_by_socket(t, e.socket)) != NULL) {
             if (e.kind == LM_LINK_EV_ADDED) {
-                pipe_added(t, l);
-            } else if (get_state(l) == LINK_UP || get_state(l) == LINK_CONNECTING) {
+                pipe_added(t, l, e.pipe);
+            } else if (e.pipe == l->pipe &&
+                       (get_state(l) == LINK_UP || get_state(l) == LINK_CONNECTING)) {
+                /* Only the link's own pipe matters; a stray connection that
+                 * came and went (or was refused) does not. */
                 link_down(t, l, "connection lost");
             }
         }
@@ -1308,10 +1393,21 @@ lm_transport_free(lm_transport *t)
     while (atomic_load_explicit(&t->senders, memory_order_acquire) > 0) {
         nanosleep(&pause, NULL);
     }
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += 10;
     if (lm_stop(t->rt, t->actor, "transport closing") == LM_OK) {
-        while (sem_timedwait(&t->stopped, &deadline) != 0 && errno == EINTR) {
+        /* Wait however long it takes: the actor uses t until its fini. A
+         * loop that is stuck elsewhere is worth a word in the log. */
+        for (int waited = 0;; waited += 10) {
+            clock_gettime(CLOCK_REALTIME, &deadline);
+            deadline.tv_sec += 10;
+            if (sem_timedwait(&t->stopped, &deadline) == 0) {
+                break;
+            }
+            if (errno == ETIMEDOUT) {
+                LM_LOGC(LM_LOG_WARN, "transport",
+                        "still waiting for the transport actor to stop "
+                        "(%d s)",
+                        waited + 10);
+            }
         }
     }
     nng_close(t->door);
@@ -1334,7 +1430,7 @@ lm_transport_url(const lm_transport *t)
 int
 lm_transport_add_route(lm_transport *t, uint32_t node, const char *url)
 {
-    lm_link_event_msg e = {0, LM_LINK_EV_CONNECT, node};
+    lm_link_event_msg e = {0, LM_LINK_EV_CONNECT, node, 0};
     link *l;
     char *r;
     lm_msg *m;

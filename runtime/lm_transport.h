@@ -6,10 +6,14 @@
  * there is at most one link, an nng pair1 connection, set up like this:
  * the node that wants to talk sends LINK_REQUEST to the other's front
  * door; the front door opens a pair1 socket on a fresh ephemeral address
- * (same host, port 0; or a fresh ipc path) and answers LINK_OFFER with it
+  * (same host, port 0; or a fresh ipc path) and answers LINK_OFFER with it
  * and a token; the requester dials it and sends LINK_HELLO with the token
- * as its first message. If both nodes ask at once, the request of the
- * node with the lower id wins. A link that breaks (peer restart, network
+ * as its first message, and the listener answers with its own LINK_HELLO:
+ * each side counts the link up only then, and only that connection's pipe
+ * is the link (a stray connection to the address is cut off and changes
+ * nothing). If both nodes ask at once, the request of the node with the
+ * lower id wins. A node that finds its own id claimed by the requester
+ * refuses with LM_EADDRINUSE. A link that breaks (peer restart, network
  * failure) is set up again with exponential backoff while the peer's
  * route is known; each link up and down is reported to monitors as
  * NODE_STATUS.
@@ -21,7 +25,8 @@
  * receiver. While a link is not up, messages wait in order, bounded by
  * max_queued_bytes per link (then lm_send returns LM_EAGAIN); those still
  * waiting after peer_timeout_ms are returned to their senders as
- * UNDELIVERABLE. Messages already written to a link that breaks are lost;
+ * UNDELIVERABLE (the time counts from when the node was last reachable).
+ * Messages already written to a link that breaks are lost;
  * monitors learn of the break and the data plane recovers by checkpoints.
  *
  * Receiving: every message is checked (frame, envelope, size, source

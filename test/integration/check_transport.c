@@ -28,6 +28,7 @@ static lm_transport *tr;
 static lm_probe *probe;
 static lm_peer peer = {.pid = 0, .out = -1};
 static char dir[128];
+static int connect_ms = 2000; /* handshake deadline of the local transport */
 
 static void
 start_local(const char *url, int peer_timeout_ms, size_t max_queued)
@@ -40,7 +41,7 @@ start_local(const char *url, int peer_timeout_ms, size_t max_queued)
     to.listen_url = url;
     to.reconnect_min_ms = 20;
     to.reconnect_max_ms = 200;
-    to.connect_timeout_ms = 2000;
+    to.connect_timeout_ms = connect_ms;
     to.peer_timeout_ms = peer_timeout_ms;
     to.max_queued_bytes = max_queued;
     to.loop = -1;
@@ -545,6 +546,66 @@ START_TEST(test_transport_bad_hello_and_wrong_node_are_refused)
 }
 END_TEST
 
+/* Handshakes that keep failing (nobody at the address) do not restart the
+ * clock: queued messages come back once the node has been unreachable for
+ * the peer timeout, even when that is many handshake deadlines. */
+START_TEST(test_transport_retries_do_not_hold_messages_forever)
+{
+    char url3[200];
+    lm_msg *m;
+    lm_undeliverable_msg u;
+    int64_t start;
+
+    connect_ms = 100;
+    start_local("tcp://127.0.0.1:0", 1000, 0);
+    snprintf(url3, sizeof(url3), "ipc://%s/nobody.sock", dir);
+    ck_assert_int_eq(lm_transport_add_route(tr, 3, url3), LM_OK);
+    start = lm_test_now_ms();
+    ck_assert_int_eq(send_ping((lm_addr){3, 1}, 1, NULL, 0), LM_OK);
+    m = lm_probe_wait(probe, LM_MT_UNDELIVERABLE, WAIT_MS);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_int_eq(lm_decode_undeliverable(m, &u, NULL), LM_OK);
+    ck_assert_int_eq(u.code, LM_ETIMEDOUT);
+    ck_assert_int_ge(lm_test_now_ms() - start, 1000);
+    lm_msg_release(m);
+    connect_ms = 2000;
+}
+END_TEST
+
+/* A remote actor can be stopped; that does not stop the local transport. */
+START_TEST(test_transport_stopping_a_remote_actor_stops_only_it)
+{
+    lm_addr found;
+    lm_msg *m;
+
+    start_local("tcp://127.0.0.1:0", 30000, 0);
+    ck_assert_int_eq(lm_peer_start(&peer, 2, "tcp://127.0.0.1:0", NULL, WAIT_MS), 0);
+    ck_assert_int_eq(lm_transport_add_route(tr, 2, peer.url), LM_OK);
+    exchange(peer.echo, 5);
+    ck_assert_int_eq(lm_stop(rt, peer.echo, "test"), LM_OK);
+    ck_assert_int_eq(lm_rt_whereis(rt, "transport", &found), LM_OK);
+    /* The echo is gone: a ping to it comes back (once the stop, which
+     * travels ahead on the same link, has been handled). */
+    for (;;) {
+        ck_assert_int_eq(send_ping(peer.echo, 9, NULL, 0), LM_OK);
+        m = lm_probe_wait(probe, 0, WAIT_MS);
+        ck_assert_ptr_nonnull(m);
+        if (m->type != LM_MT_PONG) {
+            break;
+        }
+        lm_msg_release(m);
+        usleep(10000);
+    }
+    ck_assert_uint_eq(m->type, LM_MT_UNDELIVERABLE);
+    lm_msg_release(m);
+    /* and the node itself still answers */
+    ck_assert_int_eq(send_ping((lm_addr){2, 0}, 1, NULL, 0), LM_OK);
+    m = lm_probe_wait(probe, LM_MT_PONG, WAIT_MS);
+    ck_assert_ptr_nonnull(m);
+    lm_msg_release(m);
+}
+END_TEST
+
 Suite *
 transport_suite(void)
 {
@@ -562,6 +623,8 @@ transport_suite(void)
     tcase_add_test(tc, test_transport_malformed_input_from_a_peer_is_dropped);
     tcase_add_test(tc, test_transport_crossing_requests_make_one_link);
     tcase_add_test(tc, test_transport_bad_hello_and_wrong_node_are_refused);
+    tcase_add_test(tc, test_transport_retries_do_not_hold_messages_forever);
+    tcase_add_test(tc, test_transport_stopping_a_remote_actor_stops_only_it);
     suite_add_tcase(s, tc);
     return s;
 }
