@@ -10,6 +10,7 @@
  * failed load leaves the configuration as it was.
  */
 #include "lm_config.h"
+#include "lm_text.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -393,46 +394,6 @@ valid_utf8(const char *s, size_t n)
     return true;
 }
 
-/* Optimal string alignment distance (edits, with adjacent transpositions),
- * for "did you mean". Returns SIZE_MAX for strings longer than KEY_MAX. */
-static size_t
-edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    size_t r0[KEY_MAX + 1], r1[KEY_MAX + 1], r2[KEY_MAX + 1];
-    size_t *pp = r0, *prev = r1, *cur = r2;
-
-    if (la > KEY_MAX || lb > KEY_MAX) {
-        return SIZE_MAX;
-    }
-    for (size_t j = 0; j <= lb; j++) {
-        prev[j] = j;
-    }
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            size_t d = prev[j] + 1;
-            if (cur[j - 1] + 1 < d) {
-                d = cur[j - 1] + 1;
-            }
-            if (prev[j - 1] + cost < d) {
-                d = prev[j - 1] + cost;
-            }
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                pp[j - 2] + 1 < d) {
-                d = pp[j - 2] + 1;
-            }
-            cur[j] = d;
-        }
-        size_t *t = pp;
-        pp = prev;
-        prev = cur;
-        cur = t;
-    }
-    return prev[lb];
-}
-
 /* Writes " (did you mean 'x'?)" into out when a key or section is close to
  * name, else "". */
 static void
@@ -452,7 +413,7 @@ suggest(const char *name, char *out, size_t cap)
                 if (n <= KEY_MAX) {
                     memcpy(cand, k, n);
                     cand[n] = '\0';
-                    size_t d = edit_distance(name, cand);
+                    size_t d = lm_text_distance(name, cand);
                     if (d < best) {
                         best = d;
                         memcpy(pick, cand, n + 1);
