@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 static const char *type_names[] = {"?", "bool", "int64", "float64", "timestamp", "utf8", "binary"};
 
 const char *
@@ -363,6 +366,299 @@ lm_batch_get(const lm_batch *b, uint32_t col, uint32_t row, lm_value *out)
         out->v.s.len = (uint32_t)(off[row + 1] - off[row]);
         break;
     }
+    }
+}
+
+/* --- column-wise building --------------------------------------------- */
+
+/* Allocates the validity bitmap of c (all valid) if it has none. */
+static int
+validity_ensure(lm_batch *b, lm_column *c)
+{
+    size_t nbytes = ((size_t)b->capacity + 7) / 8;
+
+    if (c->validity != NULL) {
+        return LM_OK;
+    }
+    if ((c->validity = malloc(nbytes > 0 ? nbytes : 1)) == NULL) {
+        return LM_ENOMEM;
+    }
+    memset(c->validity, 0xff, nbytes);
+    c->own |= LM_COL_OWN_VALIDITY;
+    return LM_OK;
+}
+
+int
+lm_batch_put_bytes(lm_batch *b, uint32_t col, uint32_t row, const void *p, uint32_t len)
+{
+    lm_column *c = &b->cols[col];
+    int rv;
+
+    if ((rv = data_reserve(c, len)) != LM_OK) {
+        return rv;
+    }
+    if (len > 0) {
+        memcpy(c->data + c->data_len, p, len);
+        c->data_len += len;
+    }
+    ((int32_t *)c->values)[row + 1] = (int32_t)c->data_len;
+    c->vcount = row + 1;
+    return LM_OK;
+}
+
+int
+lm_batch_put_null(lm_batch *b, uint32_t col, uint32_t row)
+{
+    lm_column *c = &b->cols[col];
+    lm_type t = b->schema->fields[col].type;
+
+    if (validity_ensure(b, c) != LM_OK) {
+        return LM_ENOMEM;
+    }
+    c->validity[row >> 3] &= (uint8_t) ~(1u << (row & 7));
+    c->null_count++;
+    switch (t) {
+    case LM_TYPE_BOOL: ((uint8_t *)c->values)[row] = 0; break;
+    case LM_TYPE_FLOAT64: ((double *)c->values)[row] = 0; break;
+    case LM_TYPE_UTF8:
+    case LM_TYPE_BINARY:
+        ((int32_t *)c->values)[row + 1] = (int32_t)c->data_len;
+        c->vcount = row + 1;
+        break;
+    default: ((int64_t *)c->values)[row] = 0; break;
+    }
+    return LM_OK;
+}
+
+void
+lm_batch_commit_rows(lm_batch *b, uint32_t n)
+{
+    b->nrows += n;
+}
+
+void
+lm_batch_discard_uncommitted(lm_batch *b)
+{
+    for (uint32_t i = 0; i < b->schema->nfields; i++) {
+        lm_column *c = &b->cols[i];
+        if (c->validity != NULL) {
+            for (uint32_t r = b->nrows; r < b->capacity; r++) {
+                if ((c->validity[r >> 3] & (1u << (r & 7))) == 0) {
+                    c->validity[r >> 3] |= (uint8_t)(1u << (r & 7));
+                    c->null_count--;
+                }
+            }
+        }
+        if (lm_type_is_varwidth(b->schema->fields[i].type) && c->vcount > b->nrows) {
+            c->data_len = (uint32_t)((int32_t *)c->values)[b->nrows];
+            c->vcount = b->nrows;
+        }
+    }
+}
+
+/* Copies the rows of in selected by rows (or the range [from, from+n) when
+ * rows is NULL) to the end of out. */
+static int
+append_rows(lm_batch *out, const lm_batch *in, const uint32_t *rows, uint32_t from, uint32_t n)
+{
+    uint32_t base = out->nrows;
+    int rv;
+
+    if (!lm_schema_equal(out->schema, in->schema)) {
+        return LM_EINVAL;
+    }
+    if (out->readonly) {
+        return LM_ESTATE;
+    }
+    if (base + n > out->capacity) {
+        uint32_t cap = out->capacity * 2 > base + n ? out->capacity * 2 : base + n;
+        if ((rv = lm_batch_reserve(out, cap)) != LM_OK) {
+            return rv;
+        }
+    }
+    for (uint32_t c = 0; c < in->schema->nfields; c++) {
+        const lm_column *ic = &in->cols[c];
+        lm_column *oc = &out->cols[c];
+        lm_type t = in->schema->fields[c].type;
+        if (ic->null_count > 0 && validity_ensure(out, oc) != LM_OK) {
+            return LM_ENOMEM;
+        }
+        if (lm_type_is_varwidth(t)) {
+            const int32_t *ioff = ic->values;
+            int32_t *ooff = oc->values;
+            size_t bytes = 0;
+            for (uint32_t i = 0; i < n; i++) {
+                uint32_t r = rows != NULL ? rows[i] : from + i;
+                bytes += (size_t)(ioff[r + 1] - ioff[r]);
+            }
+            if ((rv = data_reserve(oc, bytes)) != LM_OK) {
+                return rv;
+            }
+            for (uint32_t i = 0; i < n; i++) {
+                uint32_t r = rows != NULL ? rows[i] : from + i;
+                uint32_t len = (uint32_t)(ioff[r + 1] - ioff[r]);
+                if (len > 0) {
+                    memcpy(oc->data + oc->data_len, ic->data + ioff[r], len);
+                }
+                oc->data_len += len;
+                ooff[base + i + 1] = (int32_t)oc->data_len;
+            }
+            oc->vcount = base + n;
+        } else {
+            size_t w = value_width(t);
+            uint8_t *dst = (uint8_t *)oc->values + (size_t)base * w;
+            const uint8_t *src = ic->values;
+            if (rows == NULL) {
+                memcpy(dst, src + (size_t)from * w, (size_t)n * w);
+            } else if (w == 8) {
+                for (uint32_t i = 0; i < n; i++) {
+                    ((int64_t *)(void *)dst)[i] = ((const int64_t *)(const void *)src)[rows[i]];
+                }
+            } else {
+                for (uint32_t i = 0; i < n; i++) {
+                    dst[i] = src[rows[i]];
+                }
+            }
+        }
+        if (oc->validity != NULL) {
+            for (uint32_t i = 0; i < n; i++) {
+                uint32_t r = rows != NULL ? rows[i] : from + i;
+                uint32_t o = base + i;
+                if (lm_batch_is_null(in, c, r)) {
+                    oc->validity[o >> 3] &= (uint8_t) ~(1u << (o & 7));
+                    oc->null_count++;
+                } else {
+                    oc->validity[o >> 3] |= (uint8_t)(1u << (o & 7));
+                }
+            }
+        }
+    }
+    out->nrows = base + n;
+    return LM_OK;
+}
+
+int
+lm_batch_gather(lm_batch *out, const lm_batch *in, const uint32_t *rows, uint32_t n)
+{
+    return append_rows(out, in, rows, 0, n);
+}
+
+int
+lm_batch_append_range(lm_batch *out, const lm_batch *in, uint32_t from, uint32_t n)
+{
+    return append_rows(out, in, NULL, from, n);
+}
+
+int
+lm_batch_take_columns(lm_batch *in, const uint32_t *cols, uint32_t n, lm_schema *out_schema,
+                      lm_batch **out)
+{
+    lm_batch *b;
+    uint8_t taken[LM_SCHEMA_MAX_FIELDS / 8] = {0};
+
+    if (out_schema->nfields != n) {
+        return LM_EINVAL;
+    }
+    for (uint32_t j = 0; j < n; j++) {
+        if (cols[j] >= in->schema->nfields ||
+            out_schema->fields[j].type != in->schema->fields[cols[j]].type) {
+            return LM_EINVAL;
+        }
+    }
+    if ((b = batch_alloc(out_schema)) == NULL) {
+        return LM_ENOMEM;
+    }
+    b->nrows = in->nrows;
+    b->capacity = in->nrows;
+    b->readonly = true;
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t c = cols[j];
+        lm_column *ic = &in->cols[c];
+        lm_column *oc = &b->cols[j];
+        if (taken[c >> 3] & (1u << (c & 7))) {
+            /* Named twice: copy from the first taker. */
+            const lm_column *src = NULL;
+            for (uint32_t k = 0; k < j && src == NULL; k++) {
+                if (cols[k] == c) {
+                    src = &b->cols[k];
+                }
+            }
+            lm_type t = out_schema->fields[j].type;
+            size_t vb = values_bytes(t, in->nrows);
+            oc->values = malloc(vb > 0 ? vb : 1);
+            oc->data =
+                lm_type_is_varwidth(t) ? malloc(src->data_len > 0 ? src->data_len : 1) : NULL;
+            oc->validity = src->validity != NULL ? malloc(((size_t)in->nrows + 7) / 8 + 1) : NULL;
+            if (oc->values == NULL || (lm_type_is_varwidth(t) && oc->data == NULL) ||
+                (src->validity != NULL && oc->validity == NULL)) {
+                free(oc->values);
+                free(oc->data);
+                free(oc->validity);
+                memset(oc, 0, sizeof(*oc));
+                /* undo: give the moved columns back */
+                for (uint32_t k = 0; k < j; k++) {
+                    if ((taken[cols[k] >> 3] & (1u << (cols[k] & 7))) &&
+                        b->cols[k].values != NULL && in->cols[cols[k]].values == NULL) {
+                        in->cols[cols[k]] = b->cols[k];
+                        memset(&b->cols[k], 0, sizeof(b->cols[k]));
+                    }
+                }
+                lm_batch_free(b);
+                return LM_ENOMEM;
+            }
+            memcpy(oc->values, src->values, vb);
+            if (lm_type_is_varwidth(t) && src->data_len > 0) {
+                memcpy(oc->data, src->data, src->data_len);
+            }
+            if (src->validity != NULL) {
+                memcpy(oc->validity, src->validity, ((size_t)in->nrows + 7) / 8);
+            }
+            oc->data_len = oc->data_cap = src->data_len;
+            oc->null_count = src->null_count;
+            oc->vcount = src->vcount;
+            oc->own = LM_COL_OWN_VALUES | LM_COL_OWN_DATA | LM_COL_OWN_VALIDITY;
+            continue;
+        }
+        taken[c >> 3] |= (uint8_t)(1u << (c & 7));
+        *oc = *ic;
+        memset(ic, 0, sizeof(*ic));
+    }
+    if (in->backing != NULL) {
+        lm_msg_retain(in->backing);
+        b->backing = in->backing;
+    }
+    /* Moved buffers that were owned stay owned by their new column; the
+     * batch can grow again only if every column owns its buffers. */
+    b->readonly = in->readonly;
+    *out = b;
+    return LM_OK;
+}
+
+void
+lm_batch_hash_rows(const lm_batch *b, const uint32_t *cols, uint32_t ncols, uint64_t *hashes)
+{
+    const uint64_t null_hash = 0x6e756c6c6e756c6cull; /* "nullnull" */
+
+    for (uint32_t k = 0; k < ncols; k++) {
+        uint32_t c = cols[k];
+        const lm_column *col = &b->cols[c];
+        lm_type t = b->schema->fields[c].type;
+        for (uint32_t r = 0; r < b->nrows; r++) {
+            uint64_t h;
+            if (lm_batch_is_null(b, c, r)) {
+                h = null_hash;
+            } else if (lm_type_is_varwidth(t)) {
+                const int32_t *off = col->values;
+                h = XXH3_64bits(col->data + off[r], (size_t)(off[r + 1] - off[r]));
+            } else if (t == LM_TYPE_BOOL) {
+                uint64_t v = ((const uint8_t *)col->values)[r];
+                h = XXH3_64bits(&v, sizeof(v));
+            } else {
+                h = XXH3_64bits((const int64_t *)col->values + r, 8);
+            }
+            /* Combine keys in order (not commutative). */
+            hashes[r] = k == 0 ? h : XXH3_64bits_withSeed(&h, sizeof(h), hashes[r]);
+        }
     }
 }
 

@@ -177,6 +177,53 @@ lm_batch_is_null(const lm_batch *b, uint32_t col, uint32_t row)
     return v != NULL && (v[row >> 3] & (1u << (row & 7))) == 0;
 }
 
+/* --- column-wise building ---------------------------------------------
+ * Operators that make output column by column write rows
+ * [b->nrows, b->nrows + n) after lm_batch_reserve(b, b->nrows + n):
+ * fixed-width values directly (lm_batch_i64(b, c)[row] = v), var-width
+ * values with lm_batch_put_bytes in row order, nulls with lm_batch_put_null;
+ * then lm_batch_commit_rows(b, n). */
+
+/* Sets the var-width value of (col, row); row must be the column's next
+ * value (its vcount). Returns LM_OK, LM_ENOMEM or LM_ETOOBIG (column
+ * bytes past 2 GiB). No UTF-8 check: callers put bytes they produced or
+ * validated. */
+int lm_batch_put_bytes(lm_batch *b, uint32_t col, uint32_t row, const void *p, uint32_t len);
+
+/* Marks (col, row) null (for var-width columns, also appends an empty
+ * value, so row must be the column's next value). Returns LM_OK or
+ * LM_ENOMEM. The column must be nullable (not checked here). */
+int lm_batch_put_null(lm_batch *b, uint32_t col, uint32_t row);
+
+/* Adds n rows written column-wise to b->nrows. */
+void lm_batch_commit_rows(lm_batch *b, uint32_t n);
+
+/* Forgets the values written column-wise past b->nrows and not committed
+ * (after an error part-way through a row): nulls, null counts and bytes
+ * are as they were, so the next rows can be written. */
+void lm_batch_discard_uncommitted(lm_batch *b);
+
+/* Appends the rows rows[0..n) of in to out, which has the same schema.
+ * Returns LM_OK, LM_ENOMEM, LM_ETOOBIG or LM_EINVAL (schemas differ). */
+int lm_batch_gather(lm_batch *out, const lm_batch *in, const uint32_t *rows, uint32_t n);
+
+/* Appends rows [from, from + n) of in to out (same schema). */
+int lm_batch_append_range(lm_batch *out, const lm_batch *in, uint32_t from, uint32_t n);
+
+/* Makes a batch of schema out_schema whose column j is column cols[j] of
+ * in, moved without copying (a column named twice is copied the second
+ * time). in is left with those columns empty and must only be freed. If in
+ * borrows from a message, the new batch does too (it retains the message
+ * and is read-only). Returns LM_OK or LM_ENOMEM (in is unchanged then);
+ * out_schema's types must match (LM_EINVAL). */
+int lm_batch_take_columns(lm_batch *in, const uint32_t *cols, uint32_t n, lm_schema *out_schema,
+                          lm_batch **out);
+
+/* Hashes the key columns cols[0..ncols) of every row into hashes[0..nrows)
+ * (64-bit xxh3; nulls hash as a fixed value; equal keys hash equally
+ * whatever batch they are in). */
+void lm_batch_hash_rows(const lm_batch *b, const uint32_t *cols, uint32_t ncols, uint64_t *hashes);
+
 /* Encodes b onto pk, which appends to m (pads are computed from m's
  * length). Returns LM_OK or LM_ENOMEM. */
 int lm_batch_encode(const lm_batch *b, msgpack_packer *pk, lm_msg *m);

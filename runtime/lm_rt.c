@@ -80,17 +80,17 @@ struct lm_actor {
     char *name;                      /* registered name or NULL */
     char label[LM_ADDR_STRLEN + 80]; /* "name@1:5.2" for logs */
     /* Used on the loop thread only. */
-    lm_addr *children;      /* live children */
-    uint32_t nchildren;     /* used entries */
-    uint32_t children_cap;  /* allocated entries */
-    timer_rec *timers;      /* live timers */
-    uint64_t next_timer_id; /* ids for lm_timer_start */
-    int fail_code;          /* set by lm_actor_fail */
-    char fail_reason[256];  /* set by lm_actor_fail */
-    bool init_ok;           /* init succeeded: fini is owed */
-    bool stop_requested;    /* lm_actor_stop was called */
-    bool took_msg;          /* the handler kept the message (lm_actor_take) */
-    bool dead;              /* stopped: further messages bounce */
+    lm_addr *children;                  /* live children */
+    uint32_t nchildren;                 /* used entries */
+    uint32_t children_cap;              /* allocated entries */
+    timer_rec *timers;                  /* live timers */
+    uint64_t next_timer_id;             /* ids for lm_timer_start */
+    int fail_code;                      /* set by lm_actor_fail */
+    char fail_reason[LM_ERROR_MSG_MAX]; /* set by lm_actor_fail */
+    bool init_ok;                       /* init succeeded: fini is owed */
+    bool stop_requested;                /* lm_actor_stop was called */
+    bool took_msg;                      /* the handler kept the message (lm_actor_take) */
+    bool dead;                          /* stopped: further messages bounce */
 };
 
 struct lm_loop {
@@ -1169,6 +1169,11 @@ run_actor(lm_loop *lp, lm_actor *a)
             lm_log_set_context(NULL, NULL);
             actor_reap(a);
             return;
+        } else if (a->dead && (((lm_msg *)node)->type == LM_MT_STOP ||
+                               ((lm_msg *)node)->type == LM_MT_CHILD_EXIT)) {
+            /* A stop for an actor that already stopped did its job; the
+             * exit of a child is news for nobody once its parent is gone. */
+            lm_msg_release((lm_msg *)node);
         } else if (a->dead) {
             bounce(a->rt, (lm_msg *)node, LM_ENOACTOR, "actor stopped before handling it");
         } else {

@@ -18,6 +18,9 @@
     X(mpscq)                                                                                       \
     X(mp)                                                                                          \
     X(batch)                                                                                       \
+    X(row)                                                                                         \
+    X(state)                                                                                       \
+    X(expr)                                                                                        \
     X(proto)                                                                                       \
     X(rt)                                                                                          \
     X(transport)

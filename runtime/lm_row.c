@@ -1,0 +1,229 @@
+/*
+ * lm_row.c: the canonical row and key encoding.
+ */
+#include "lm_row.h"
+
+#include <math.h>
+#include <string.h>
+
+static int
+put8(lm_buf *out, uint64_t v)
+{
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++) {
+        b[i] = (uint8_t)(v >> (8 * i));
+    }
+    return lm_buf_append(out, b, 8);
+}
+
+static uint64_t
+get8(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+int
+lm_row_encode(const lm_batch *b, const uint32_t *cols, uint32_t n, uint32_t r, lm_buf *out,
+              bool *has_null)
+{
+    static const uint8_t null_tag = 0, val_tag = 1;
+    bool any_null = false;
+
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t c = cols[i];
+        const lm_column *col = &b->cols[c];
+        int rv;
+        if (lm_batch_is_null(b, c, r)) {
+            any_null = true;
+            if (lm_buf_append(out, &null_tag, 1) != LM_OK) {
+                return LM_ENOMEM;
+            }
+            continue;
+        }
+        if (lm_buf_append(out, &val_tag, 1) != LM_OK) {
+            return LM_ENOMEM;
+        }
+        switch (b->schema->fields[c].type) {
+        case LM_TYPE_BOOL: rv = lm_buf_append(out, (const uint8_t *)col->values + r, 1); break;
+        case LM_TYPE_FLOAT64: {
+            double d = ((const double *)col->values)[r];
+            uint64_t bits;
+            if (d == 0.0) {
+                d = 0.0; /* -0.0 and 0.0 are one key */
+            }
+            if (isnan(d)) {
+                d = NAN;
+            }
+            memcpy(&bits, &d, 8);
+            rv = put8(out, bits);
+            break;
+        }
+        case LM_TYPE_UTF8:
+        case LM_TYPE_BINARY: {
+            const int32_t *off = col->values;
+            uint32_t len = (uint32_t)(off[r + 1] - off[r]);
+            uint8_t lb[4] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
+                             (uint8_t)(len >> 24)};
+            rv = lm_buf_append(out, lb, 4);
+            if (rv == LM_OK && len > 0) {
+                rv = lm_buf_append(out, col->data + off[r], len);
+            }
+            break;
+        }
+        default: rv = put8(out, (uint64_t)((const int64_t *)col->values)[r]); break;
+        }
+        if (rv != LM_OK) {
+            return LM_ENOMEM;
+        }
+    }
+    if (has_null != NULL) {
+        *has_null = any_null;
+    }
+    return LM_OK;
+}
+
+int
+lm_row_encode_all(const lm_batch *b, uint32_t r, lm_buf *out)
+{
+    uint32_t cols[LM_SCHEMA_MAX_FIELDS];
+    for (uint32_t c = 0; c < b->schema->nfields; c++) {
+        cols[c] = c;
+    }
+    return lm_row_encode(b, cols, b->schema->nfields, r, out, NULL);
+}
+
+int
+lm_row_decode(lm_batch *out, const uint32_t *out_cols, uint32_t n, uint32_t row, const uint8_t **p,
+              const uint8_t *end, lm_error *err)
+{
+    const uint8_t *q = *p;
+
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t c = out_cols[i];
+        lm_type t = out->schema->fields[c].type;
+        int rv;
+        if (q >= end || *q > 1) {
+            return lm_error_set(err, LM_EPROTO, "encoded row: bad tag for column %u", c);
+        }
+        if (*q++ == 0) {
+            if (!out->schema->fields[c].nullable) {
+                return lm_error_set(err, LM_EPROTO, "encoded row: null in non-nullable column %u",
+                                    c);
+            }
+            if (lm_batch_put_null(out, c, row) != LM_OK) {
+                return lm_error_set(err, LM_ENOMEM, "out of memory");
+            }
+            continue;
+        }
+        switch (t) {
+        case LM_TYPE_BOOL:
+            if (end - q < 1 || *q > 1) {
+                return lm_error_set(err, LM_EPROTO, "encoded row: bad bool in column %u", c);
+            }
+            lm_batch_bools(out, c)[row] = *q++;
+            break;
+        case LM_TYPE_UTF8:
+        case LM_TYPE_BINARY: {
+            uint32_t len;
+            if (end - q < 4) {
+                return lm_error_set(err, LM_EPROTO, "encoded row: truncated column %u", c);
+            }
+            len =
+                (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+            q += 4;
+            if ((size_t)(end - q) < len) {
+                return lm_error_set(err, LM_EPROTO, "encoded row: truncated column %u", c);
+            }
+            if (t == LM_TYPE_UTF8 && !lm_utf8_valid(q, len)) {
+                return lm_error_set(err, LM_EPROTO, "encoded row: bad UTF-8 in column %u", c);
+            }
+            if ((rv = lm_batch_put_bytes(out, c, row, q, len)) != LM_OK) {
+                return lm_error_set(err, rv, "%s", lm_strerror(rv));
+            }
+            q += len;
+            break;
+        }
+        default:
+            if (end - q < 8) {
+                return lm_error_set(err, LM_EPROTO, "encoded row: truncated column %u", c);
+            }
+            lm_batch_i64(out, c)[row] = (int64_t)get8(q);
+            q += 8;
+            break;
+        }
+    }
+    *p = q;
+    return LM_OK;
+}
+
+int
+lm_row_append(lm_batch *out, const uint8_t *p, size_t len, lm_error *err)
+{
+    uint32_t cols[LM_SCHEMA_MAX_FIELDS];
+    uint32_t row = out->nrows;
+    const uint8_t *q = p, *end = p + len;
+    int rv;
+
+    for (uint32_t c = 0; c < out->schema->nfields; c++) {
+        cols[c] = c;
+    }
+    if (row + 1 > out->capacity &&
+        (rv = lm_batch_reserve(out, out->capacity * 2 > row + 1 ? out->capacity * 2 : row + 1)) !=
+            LM_OK) {
+        return lm_error_set(err, rv, "%s", lm_strerror(rv));
+    }
+    if ((rv = lm_row_decode(out, cols, out->schema->nfields, row, &q, end, err)) != LM_OK) {
+        lm_batch_discard_uncommitted(out);
+        return rv;
+    }
+    if (q != end) {
+        lm_batch_discard_uncommitted(out);
+        return lm_error_set(err, LM_EPROTO, "encoded row: %zu trailing bytes", (size_t)(end - q));
+    }
+    lm_batch_commit_rows(out, 1);
+    return LM_OK;
+}
+
+int
+lm_row_skip(const lm_type *types, uint32_t n, const uint8_t **p, const uint8_t *end)
+{
+    const uint8_t *q = *p;
+
+    for (uint32_t i = 0; i < n; i++) {
+        if (q >= end || *q > 1) {
+            return LM_EPROTO;
+        }
+        if (*q++ == 0) {
+            continue;
+        }
+        if (types[i] == LM_TYPE_BOOL) {
+            if (end - q < 1 || *q > 1) {
+                return LM_EPROTO;
+            }
+            q += 1;
+        } else if (lm_type_is_varwidth(types[i])) {
+            uint32_t len;
+            if (end - q < 4) {
+                return LM_EPROTO;
+            }
+            len =
+                (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+            q += 4;
+            if ((size_t)(end - q) < len) {
+                return LM_EPROTO;
+            }
+            q += len;
+        } else {
+            if (end - q < 8) {
+                return LM_EPROTO;
+            }
+            q += 8;
+        }
+    }
+    *p = q;
+    return LM_OK;
+}
