@@ -78,7 +78,7 @@ HELPER_SRCS := $(wildcard test/helpers/*.c)
 BENCH_SRCS := $(wildcard scripts/bench/*.c)
 
 PROGRAMS  := $(BIN)/laminard $(B)/test/check_laminar $(B)/test/lm-test-peer \
-             $(BIN)/lm-bench-runtime
+             $(BIN)/lm-bench-runtime $(BIN)/lm-bench-nexmark
 
 FUZZ_SECONDS ?= 30
 FUZZ_B    := build/fuzz
@@ -105,6 +105,10 @@ $(BIN)/laminard: $(LAMINARD_SRCS:%.c=$(B)/obj/%.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BIN)/lm-bench-runtime: $(B)/obj/scripts/bench/bench_runtime.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BIN)/lm-bench-nexmark: $(B)/obj/scripts/bench/bench_nexmark.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -155,9 +159,13 @@ test: all fuzz-build
 
 fuzz: SHELL := /bin/bash
 
+# QUERIES=q5,q7 EVENTS=1000000 PARALLELISM=1,2 pick a subset of Nexmark.
 bench: all
 	@mkdir -p build/bench
 	$(BIN)/lm-bench-runtime --json build/bench/results.jsonl
+	$(BIN)/lm-bench-nexmark --json build/bench/results.jsonl --table build/bench/nexmark.txt \
+	    $(if $(QUERIES),--queries $(QUERIES)) $(if $(EVENTS),--events $(EVENTS)) \
+	    $(if $(PARALLELISM),--parallelism $(PARALLELISM))
 
 run: all
 	@scripts/run.sh $(BIN)
@@ -171,4 +179,8 @@ format-check:
 clean:
 	rm -rf build
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d)
+# Every object's header dependencies (from -MMD), so that a changed header
+# rebuilds whatever includes it.
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d) \
+         $(LAMINARD_SRCS:%.c=$(B)/obj/%.d) $(BENCH_SRCS:%.c=$(B)/obj/%.d) \
+         $(HELPER_SRCS:%.c=$(B)/obj/%.d)

@@ -32,6 +32,18 @@
 #define LM_BARRIER_CHECKPOINT 0
 #define LM_BARRIER_SAVEPOINT  1
 
+/* Job states (JOB_STATUS). */
+#define LM_JOB_RUNNING  1
+#define LM_JOB_FINISHED 2
+#define LM_JOB_FAILED   3
+#define LM_JOB_CANCELED 4
+#define LM_JOB_STOPPED  5 /* stopped after a savepoint */
+
+/* The epoch of the job's end: CHECKPOINT_DONE for it tells the subtasks
+ * that every subtask has consumed all its input, so what sinks hold for
+ * the end may be committed; each answers with a CHECKPOINT_ACK for it. */
+#define LM_EPOCH_FINAL UINT64_MAX
+
 /* A string or bytes in a payload. Encoding reads len bytes at ptr;
  * decoding points into the message (not NUL-terminated) and is valid while
  * the message is. */

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# run.sh: what `make run` does while Laminar is only its runtime.
+# run.sh: what `make run` does until the control plane exists.
 #
 # Starts a node (laminard node) on loopback, pings it from a second node
 # to show two processes exchanging messages, runs the quick runtime
-# benchmark, and stops the node with SIGTERM. Later issues replace this
-# with the standalone system and a demo pipeline.
+# benchmark, stops the node with SIGTERM, and runs a demo pipeline:
+# Nexmark query 5 (the auctions with the most bids in each sliding window)
+# over a million generated events, printing its results as JSON lines.
+# Later issues replace this with the standalone system and a SQL demo.
 #
 #   scripts/run.sh BIN_DIR        (LAMINAR_RUN_PORT picks the port; 6669)
 set -euo pipefail
@@ -43,3 +45,14 @@ wait "$node" || true
 trap - EXIT
 tail -n 3 "$log"
 rm -f "$log"
+
+echo
+echo "== a pipeline: Nexmark q5, hot items, over 1,000,000 events at parallelism 2"
+echo "   (scripts/nexmark/plans/q5.json with its blackhole sink made stdout)"
+plan=$(mktemp /tmp/laminar-q5.XXXXXX.json)
+sed 's/"kind": "blackhole"/"kind": "stdout"/' scripts/nexmark/plans/q5.json >"$plan"
+out=$(mktemp /tmp/laminar-q5.XXXXXX.out)
+"$bin/laminard" run-plan "$plan" -p 2 -o bid.events.num=1000000 -s logging.level=warn >"$out"
+head -n 10 "$out"
+echo "   ... $(wc -l <"$out") rows: {auction, num} for the top auctions of each window"
+rm -f "$plan" "$out"

@@ -23,7 +23,13 @@
     X(expr)                                                                                        \
     X(proto)                                                                                       \
     X(rt)                                                                                          \
-    X(transport)
+    X(transport)                                                                                   \
+    X(nexmark)                                                                                     \
+    X(engine)                                                                                      \
+    X(join)                                                                                        \
+    X(file_source)                                                                                 \
+    X(nexmark_oracle)                                                                              \
+    X(recovery)
 
 #define LM_SUITE_DECL(name) Suite *name##_suite(void);
 LM_SUITES(LM_SUITE_DECL)

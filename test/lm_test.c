@@ -3,10 +3,12 @@
  */
 #include "lm_test.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,4 +260,378 @@ lm_test_tmpdir(void)
         return "/tmp";
     }
     return dir;
+}
+
+/* --- running plans ---------------------------------------------------- */
+
+int
+lm_test_run_plan(const char *json, int loops, const lm_plan_opts *popts, const lm_job_opts *jopts,
+                 lm_job_result *res, lm_error *err)
+{
+    lm_rt_opts ro = {1, loops, 0, "test"};
+    lm_job_opts jo = {0};
+    lm_plan *plan;
+    lm_rt *rt;
+    lm_addr tm;
+    int rv;
+
+    if ((rv = lm_plan_load_json(json, strlen(json), "plan", popts, &plan, err)) != LM_OK) {
+        return rv;
+    }
+    if ((rv = lm_rt_new(&ro, &rt)) != LM_OK) {
+        lm_plan_free(plan);
+        return lm_error_set(err, rv, "runtime: %s", lm_strerror(rv));
+    }
+    if ((rv = lm_taskmgr_spawn(rt, &tm)) == LM_OK) {
+        if (jopts != NULL) {
+            jo = *jopts;
+        }
+        if (jo.job_id == NULL) {
+            jo.job_id = "test";
+        }
+        rv = lm_job_run(rt, tm, plan, &jo, res);
+    }
+    lm_rt_free(rt, 10000);
+    lm_plan_free(plan);
+    return rv == LM_OK ? LM_OK : lm_error_set(err, rv, "running: %s", lm_strerror(rv));
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **
+lm_test_read_lines(const char *dir, size_t *n)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char **lines = NULL;
+    size_t count = 0, cap = 0;
+
+    if (d == NULL) {
+        return NULL;
+    }
+    while ((e = readdir(d)) != NULL) {
+        char path[1200], *line = NULL;
+        size_t lcap = 0;
+        ssize_t len;
+        FILE *f;
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if ((f = fopen(path, "r")) == NULL) {
+            continue;
+        }
+        while ((len = getline(&line, &lcap, f)) > 0) {
+            if (line[len - 1] == '\n') {
+                line[len - 1] = '\0';
+            }
+            if (count == cap) {
+                cap = cap ? cap * 2 : 1024;
+                lines = realloc(lines, cap * sizeof(char *));
+            }
+            lines[count++] = strdup(line);
+        }
+        free(line);
+        fclose(f);
+    }
+    closedir(d);
+    if (count > 0) {
+        qsort(lines, count, sizeof(char *), cmp_str);
+    }
+    *n = count;
+    return lines != NULL ? lines : calloc(1, sizeof(char *));
+}
+
+void
+lm_test_free_lines(char **lines, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(lines[i]);
+    }
+    free(lines);
+}
+
+/* --- reports ------------------------------------------------------------ */
+
+static void
+report_vadd(lm_report *r, const char *fmt, va_list ap)
+{
+    int n;
+
+    if (r->len >= sizeof(r->msg) - 1) {
+        return;
+    }
+    n = vsnprintf(r->msg + r->len, sizeof(r->msg) - r->len, fmt, ap);
+    if (n > 0) {
+        r->len += (size_t)n;
+        if (r->len > sizeof(r->msg) - 1) {
+            r->len = sizeof(r->msg) - 1;
+        }
+    }
+}
+
+void
+lm_report_add(lm_report *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report_vadd(r, fmt, ap);
+    va_end(ap);
+}
+
+void
+lm_report_fail(lm_report *r, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (r->len > 0) {
+        lm_report_add(r, "\n");
+    }
+    r->failed = true;
+    va_start(ap, fmt);
+    report_vadd(r, fmt, ap);
+    va_end(ap);
+}
+
+#define REPORT_SHOW      5   /* differing lines shown on each side */
+#define REPORT_SHOW_COLS 200 /* characters shown of each */
+
+static void
+report_line(lm_report *r, const char *side, const char *line)
+{
+    size_t n = strlen(line);
+    lm_report_add(r, "\n  %s %.*s%s", side, (int)(n > REPORT_SHOW_COLS ? REPORT_SHOW_COLS : n),
+                  line, n > REPORT_SHOW_COLS ? "..." : "");
+}
+
+/* --- files and lines ------------------------------------------------------ */
+
+const char *
+lm_test_root(void)
+{
+    const char *root = getenv("LM_TEST_ROOT");
+    return root != NULL && root[0] != '\0' ? root : ".";
+}
+
+char *
+lm_test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0, got;
+
+    if (f == NULL) {
+        return NULL;
+    }
+    do {
+        if (cap - n < 65536) {
+            char *nb;
+            cap = cap ? cap * 2 : 1 << 20;
+            if ((nb = realloc(buf, cap + 1)) == NULL) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+        }
+        got = fread(buf + n, 1, cap - n, f);
+        n += got;
+    } while (got > 0);
+    fclose(f);
+    buf[n] = '\0';
+    if (len != NULL) {
+        *len = n;
+    }
+    return buf;
+}
+
+bool
+lm_test_apply_retractions(char **lines, size_t n, char ***out, size_t *nout, const char *what,
+                          lm_report *r)
+{
+    static const char ins[] = ",\"_retract\":false}", del[] = ",\"_retract\":true}";
+    char **rows = malloc((n + 1) * sizeof(char *)), **dels = malloc((n + 1) * sizeof(char *));
+    size_t nrows = 0, ndels = 0, i = 0, j = 0, k = 0, orphans = 0;
+
+    if (rows == NULL || dels == NULL) {
+        free(rows);
+        free(dels);
+        lm_report_fail(r, "out of memory");
+        return false;
+    }
+    for (size_t l = 0; l < n; l++) {
+        size_t len = strlen(lines[l]);
+        if (len >= sizeof(ins) - 1 && strcmp(lines[l] + len - (sizeof(ins) - 1), ins) == 0) {
+            strcpy(lines[l] + len - (sizeof(ins) - 1), "}");
+            rows[nrows++] = lines[l];
+        } else if (len >= sizeof(del) - 1 && strcmp(lines[l] + len - (sizeof(del) - 1), del) == 0) {
+            strcpy(lines[l] + len - (sizeof(del) - 1), "}");
+            dels[ndels++] = lines[l];
+        } else {
+            lm_report_fail(r, "%s: a line without a final \"_retract\" boolean:", what);
+            report_line(r, "", lines[l]);
+            free(rows);
+            free(dels);
+            return false;
+        }
+    }
+    qsort(rows, nrows, sizeof(char *), cmp_str);
+    qsort(dels, ndels, sizeof(char *), cmp_str);
+    /* rows minus dels, both sorted */
+    while (i < nrows || j < ndels) {
+        int c = i == nrows ? 1 : j == ndels ? -1 : strcmp(rows[i], dels[j]);
+        if (c < 0) {
+            rows[k++] = rows[i++];
+        } else if (c == 0) {
+            i++;
+            j++;
+        } else {
+            if (orphans == 0) {
+                lm_report_fail(r,
+                               "%s: retractions of rows that were never inserted (%zu inserts, "
+                               "%zu retractions):",
+                               what, nrows, ndels);
+            }
+            if (orphans < REPORT_SHOW) {
+                report_line(r, "retracted:", dels[j]);
+            }
+            orphans++;
+            j++;
+        }
+    }
+    free(dels);
+    if (orphans > 0) {
+        lm_report_add(r, "\n  (%zu such retractions)", orphans);
+        free(rows);
+        return false;
+    }
+    *out = rows;
+    *nout = k;
+    return true;
+}
+
+bool
+lm_test_compare_lines(char **got, size_t ngot, char **want, size_t nwant, const char *what,
+                      const char *got_name, const char *want_name, lm_report *r)
+{
+    size_t i = 0, j = 0, only_got = 0, only_want = 0;
+    const char *show_got[REPORT_SHOW], *show_want[REPORT_SHOW];
+
+    while (i < ngot || j < nwant) {
+        int c = i == ngot ? 1 : j == nwant ? -1 : strcmp(got[i], want[j]);
+        if (c == 0) {
+            i++;
+            j++;
+        } else if (c < 0) {
+            if (only_got < REPORT_SHOW) {
+                show_got[only_got] = got[i];
+            }
+            only_got++;
+            i++;
+        } else {
+            if (only_want < REPORT_SHOW) {
+                show_want[only_want] = want[j];
+            }
+            only_want++;
+            j++;
+        }
+    }
+    if (only_got == 0 && only_want == 0) {
+        return true;
+    }
+    lm_report_fail(r, "%s: %s has %zu rows, %s %zu; %zu only in %s, %zu only in %s", what, got_name,
+                   ngot, want_name, nwant, only_got, got_name, only_want, want_name);
+    if (only_got > 0) {
+        lm_report_add(r, "\n first lines only in %s:", got_name);
+        for (size_t k = 0; k < only_got && k < REPORT_SHOW; k++) {
+            report_line(r, "+", show_got[k]);
+        }
+    }
+    if (only_want > 0) {
+        lm_report_add(r, "\n first lines only in %s:", want_name);
+        for (size_t k = 0; k < only_want && k < REPORT_SHOW; k++) {
+            report_line(r, "-", show_want[k]);
+        }
+    }
+    return false;
+}
+
+/* --- Nexmark plans ---------------------------------------------------------- */
+
+json_t *
+lm_test_nexmark_plan(const char *query, const char *out_dir, bool *retract, lm_report *r)
+{
+    char path[1024];
+    json_error_t jerr;
+    json_t *doc, *ops, *edges, *op, *sink = NULL, *cfg;
+    const char *sink_from = NULL;
+    size_t i;
+
+    *retract = false;
+    snprintf(path, sizeof(path), "%s/scripts/nexmark/plans/%s.json", lm_test_root(), query);
+    if ((doc = json_load_file(path, 0, &jerr)) == NULL) {
+        lm_report_fail(r, "plan %s: %s (line %d, column %d)", path, jerr.text, jerr.line,
+                       jerr.column);
+        return NULL;
+    }
+    ops = json_object_get(doc, "operators");
+    edges = json_object_get(doc, "edges");
+    if (!json_is_array(ops) || !json_is_array(edges)) {
+        lm_report_fail(r, "plan %s: no \"operators\" or \"edges\" array", path);
+        goto fail;
+    }
+    json_array_foreach(ops, i, op)
+    {
+        const char *id = json_string_value(json_object_get(op, "id"));
+        if (id != NULL && strcmp(id, "sink") == 0) {
+            sink = op;
+        }
+    }
+    if (sink == NULL) {
+        lm_report_fail(r, "plan %s: no operator with id \"sink\"", path);
+        goto fail;
+    }
+    cfg = json_object();
+    if (cfg == NULL || json_object_set_new(cfg, "path", json_string(out_dir)) != 0 ||
+        json_object_set_new(cfg, "format", json_string("json")) != 0 ||
+        json_object_set_new(sink, "kind", json_string("file_sink")) != 0 ||
+        json_object_set_new(sink, "config", cfg) != 0) {
+        lm_report_fail(r, "out of memory");
+        goto fail;
+    }
+    /* what feeds the sink: does its schema end with "_retract"? */
+    json_array_foreach(edges, i, op)
+    {
+        const char *to = json_string_value(json_object_get(op, "to"));
+        if (to != NULL && strcmp(to, "sink") == 0) {
+            if (sink_from != NULL) {
+                lm_report_fail(r, "plan %s: more than one edge into \"sink\"", path);
+                goto fail;
+            }
+            sink_from = json_string_value(json_object_get(op, "from"));
+        }
+    }
+    if (sink_from == NULL) {
+        lm_report_fail(r, "plan %s: no edge into \"sink\"", path);
+        goto fail;
+    }
+    json_array_foreach(ops, i, op)
+    {
+        const char *id = json_string_value(json_object_get(op, "id"));
+        json_t *schema = json_object_get(op, "schema");
+        if (id != NULL && strcmp(id, sink_from) == 0 && json_is_array(schema) &&
+            json_array_size(schema) > 0) {
+            json_t *last = json_array_get(schema, json_array_size(schema) - 1);
+            const char *name = json_string_value(json_object_get(last, "name"));
+            *retract = name != NULL && strcmp(name, "_retract") == 0;
+        }
+    }
+    return doc;
+fail:
+    json_decref(doc);
+    return NULL;
 }

@@ -14,7 +14,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "lm_plan.h"
 #include "lm_rt.h"
+#include "lm_taskmgr.h"
 
 typedef struct lm_probe lm_probe;
 
@@ -54,5 +56,66 @@ void lm_peer_kill(lm_peer *p, int sig);
 
 /* A fresh directory under /tmp for one test; returns a static buffer. */
 const char *lm_test_tmpdir(void);
+
+/* --- running plans ------------------------------------------------------
+ * Engine tests run real plans in this process: a runtime with `loops`
+ * loops and a task manager, the plan loaded from JSON text, the job run to
+ * its end. Plans write their results with file_sink (JSON lines) into a
+ * directory the test reads back with lm_test_read_lines. */
+
+/* Loads and runs the plan; returns LM_OK with *res, or the error loading
+ * or deploying it (err says what). opts may be NULL. */
+int lm_test_run_plan(const char *json, int loops, const lm_plan_opts *popts,
+                     const lm_job_opts *jopts, lm_job_result *res, lm_error *err);
+
+/* Every line of every committed file in dir (not .inprogress), sorted
+ * (a multiset in a canonical order). *n gets the count; free with
+ * lm_test_free_lines. Returns NULL when dir cannot be read. */
+char **lm_test_read_lines(const char *dir, size_t *n);
+void lm_test_free_lines(char **lines, size_t n);
+
+/* --- reports -----------------------------------------------------------
+ * A failure message built while a test cleans up before it asserts. */
+typedef struct lm_report {
+    char msg[3800];
+    size_t len;
+    bool failed;
+} lm_report;
+
+/* Appends text to the report. */
+void lm_report_add(lm_report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Marks the report failed and appends a line. */
+void lm_report_fail(lm_report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* --- files and lines ---------------------------------------------------- */
+
+/* The repository root the tests run from: $LM_TEST_ROOT, else ".". */
+const char *lm_test_root(void);
+
+/* The whole file at path, NUL-terminated, or NULL; *len (may be NULL) its
+ * size. */
+char *lm_test_read_file(const char *path, size_t *len);
+
+/* Reduces a changelog (sorted lines, each a JSON object ending with
+ * ,"_retract":false} or ,"_retract":true}) to the final multiset: *out
+ * gets the rows left, sorted, without the column (lines are edited in
+ * place; free *out, not its strings). False with the reason in r for a
+ * malformed line or a retraction of a row never inserted. */
+bool lm_test_apply_retractions(char **lines, size_t n, char ***out, size_t *nout, const char *what,
+                               lm_report *r);
+
+/* Compares two sorted multisets of lines; on a difference, fails r with
+ * the counts and the first differing lines on each side (named got_name
+ * and want_name). */
+bool lm_test_compare_lines(char **got, size_t ngot, char **want, size_t nwant, const char *what,
+                           const char *got_name, const char *want_name, lm_report *r);
+
+/* --- Nexmark plans -------------------------------------------------------
+ * Loads scripts/nexmark/plans/<query>.json (under lm_test_root()) with its
+ * operator "sink" made a JSON-lines file sink writing into out_dir.
+ * *retract tells whether the sink's input is a changelog. Returns the
+ * document (json_decref it) or NULL with the reason in r. */
+json_t *lm_test_nexmark_plan(const char *query, const char *out_dir, bool *retract, lm_report *r);
 
 #endif /* LM_TEST_H */

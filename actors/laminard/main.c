@@ -24,7 +24,11 @@
 
 #include "lm_config.h"
 #include "lm_log.h"
+#include "lm_nexmark.h"
+#include "lm_plan.h"
 #include "lm_rt.h"
+#include "lm_storage.h"
+#include "lm_taskmgr.h"
 #include "lm_transport.h"
 
 #define LAMINAR_VERSION "0.1.0"
@@ -40,6 +44,10 @@ usage(FILE *out)
             "commands:\n"
             "  node                 run a node: event loops and the transport front door\n"
             "  ping NODE_ID URL     send PINGs to the node NODE_ID at URL and report round trips\n"
+            "  run-plan PLAN        run a physical plan (JSON) in this process until it ends\n"
+            "  nexmark-dump DIR [OPTION=VALUE ...]\n"
+            "                       write the Nexmark events (generator options, e.g.\n"
+            "                       events.num=1000000) to DIR/person.csv, auction.csv, bid.csv\n"
             "  config               check the configuration and print it as loaded\n"
             "  version              print the version\n"
             "\n"
@@ -50,6 +58,12 @@ usage(FILE *out)
             "      --listen URL     front door URL (default worker.rpc_url)\n"
             "      --peer ID=URL    node: connect to this peer node (repeatable)\n"
             "  -n, --count N        ping: number of pings (default 1000)\n"
+            "  -p, --parallelism N  run-plan: every operator's parallelism\n"
+            "  -o, --op OP.KEY=VAL  run-plan: set a key of an operator's config (repeatable)\n"
+            "      --job ID         run-plan: the job's id (default: the plan's name)\n"
+            "      --checkpoint-dir DIR        run-plan: where checkpoints go\n"
+            "      --checkpoint-interval MS    run-plan: take one every MS milliseconds\n"
+            "      --restore EPOCH  run-plan: start from checkpoint EPOCH of the job\n"
             "  -h, --help           this text\n");
 }
 
@@ -64,6 +78,16 @@ typedef struct args {
     long count;
     const char *ping_node;
     const char *ping_url;
+    const char *plan;
+    long parallelism;
+    char **ops;
+    int nops;
+    const char *job;
+    const char *checkpoint_dir;
+    long checkpoint_interval;
+    long restore;
+    char **rest; /* nexmark-dump: OPTION=VALUE arguments */
+    int nrest;
 } args;
 
 static int
@@ -73,9 +97,15 @@ parse_args(int argc, char **argv, args *a)
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 's'},
         {"listen", required_argument, NULL, 'l'},
-        {"peer", required_argument, NULL, 'p'},
+        {"peer", required_argument, NULL, 'e'},
         {"count", required_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
+        {"parallelism", required_argument, NULL, 'P'},
+        {"op", required_argument, NULL, 'o'},
+        {"job", required_argument, NULL, 'J'},
+        {"checkpoint-dir", required_argument, NULL, 'D'},
+        {"checkpoint-interval", required_argument, NULL, 'I'},
+        {"restore", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -84,15 +114,16 @@ parse_args(int argc, char **argv, args *a)
     a->count = 1000;
     a->sets = calloc((size_t)argc, sizeof(char *));
     a->peers = calloc((size_t)argc, sizeof(char *));
-    if (a->sets == NULL || a->peers == NULL) {
+    a->ops = calloc((size_t)argc + 1, sizeof(char *));
+    if (a->sets == NULL || a->peers == NULL || a->ops == NULL) {
         return -1;
     }
-    while ((c = getopt_long(argc, argv, "c:s:n:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:s:n:hp:o:", opts, NULL)) != -1) {
         switch (c) {
         case 'c': a->config = optarg; break;
         case 's': a->sets[a->nsets++] = optarg; break;
         case 'l': a->listen = optarg; break;
-        case 'p': a->peers[a->npeers++] = optarg; break;
+        case 'e': a->peers[a->npeers++] = optarg; break;
         case 'n': {
             char *end;
             a->count = strtol(optarg, &end, 10);
@@ -102,6 +133,32 @@ parse_args(int argc, char **argv, args *a)
             }
             break;
         }
+        case 'p':
+        case 'P':
+        case 'I':
+        case 'R': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end != '\0' || v < (c == 'I' || c == 'R' ? 0 : 1)) {
+                fprintf(stderr, "laminard: --%s wants a number, got '%s'\n",
+                        c == 'I'   ? "checkpoint-interval"
+                        : c == 'R' ? "restore"
+                                   : "parallelism",
+                        optarg);
+                return -1;
+            }
+            if (c == 'I') {
+                a->checkpoint_interval = v;
+            } else if (c == 'R') {
+                a->restore = v;
+            } else {
+                a->parallelism = v;
+            }
+            break;
+        }
+        case 'o': a->ops[a->nops++] = optarg; break;
+        case 'J': a->job = optarg; break;
+        case 'D': a->checkpoint_dir = optarg; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -118,6 +175,20 @@ parse_args(int argc, char **argv, args *a)
         }
         a->ping_node = argv[optind];
         a->ping_url = argv[optind + 1];
+    } else if (strcmp(a->command, "run-plan") == 0) {
+        if (argc - optind != 1) {
+            fprintf(stderr, "laminard: run-plan wants PLAN\n");
+            return -1;
+        }
+        a->plan = argv[optind];
+    } else if (strcmp(a->command, "nexmark-dump") == 0) {
+        if (argc - optind < 1) {
+            fprintf(stderr, "laminard: nexmark-dump wants DIR\n");
+            return -1;
+        }
+        a->plan = argv[optind];
+        a->rest = argv + optind + 1;
+        a->nrest = argc - optind - 1;
     } else if (optind != argc) {
         fprintf(stderr, "laminard: unexpected argument '%s'\n", argv[optind]);
         return -1;
@@ -422,6 +493,95 @@ out:
     return rv;
 }
 
+/* --- run-plan -------------------------------------------------------- */
+
+static int
+cmd_run_plan(const args *a, const lm_config *cfg)
+{
+    lm_plan_opts po = {(uint32_t)a->parallelism, 0, (const char *const *)a->ops};
+    lm_log_opts lo = {cfg->logging.level, cfg->logging.format, false, true, cfg->logging.file};
+    lm_rt_opts ro = {(uint32_t)cfg->node.id, (int)cfg->runtime.loops,
+                     (int)cfg->runtime.mailbox_batch, cfg->node.name};
+    lm_job_opts jo = {0};
+    lm_job_result res;
+    char job[256];
+    lm_plan *plan;
+    lm_rt *rt;
+    lm_addr tm;
+    lm_error err;
+    int rv;
+
+    if (lm_log_configure(&lo, &err) != LM_OK) {
+        fprintf(stderr, "laminard: %s\n", err.msg);
+        return 1;
+    }
+    if (lm_plan_load_file(a->plan, &po, &plan, &err) != LM_OK) {
+        fprintf(stderr, "laminard: %s\n", err.msg);
+        return 2;
+    }
+    if ((rv = lm_rt_new(&ro, &rt)) != LM_OK || (rv = lm_taskmgr_spawn(rt, &tm)) != LM_OK) {
+        fprintf(stderr, "laminard: cannot start the runtime: %s\n", lm_strerror(rv));
+        lm_plan_free(plan);
+        return 1;
+    }
+    snprintf(job, sizeof(job), "%s",
+             a->job != NULL ? a->job : (plan->name[0] != '\0' ? plan->name : "job"));
+    jo.job_id = job;
+    jo.checkpoint_dir = a->checkpoint_dir;
+    jo.checkpoint_interval_ms = (uint64_t)a->checkpoint_interval;
+    jo.restore_epoch = (uint64_t)a->restore;
+    rv = lm_job_run(rt, tm, plan, &jo, &res);
+    lm_plan_free(plan);
+    lm_rt_free(rt, 5000);
+    if (rv != LM_OK) {
+        fprintf(stderr, "laminard: %s\n", lm_strerror(rv));
+        return 1;
+    }
+    if (res.state != LM_JOB_FINISHED && res.state != LM_JOB_STOPPED) {
+        fprintf(stderr, "laminard: job %s failed: %s\n", jo.job_id, res.reason);
+        return 1;
+    }
+    fprintf(stderr,
+            "laminard: job %s %s in %.3f s: %llu events read, at most %llu batches buffered%s\n",
+            jo.job_id, res.state == LM_JOB_FINISHED ? "finished" : "stopped", res.seconds,
+            (unsigned long long)res.events, (unsigned long long)res.max_buffered,
+            res.last_epoch > 0 ? ", checkpoints taken" : "");
+    return 0;
+}
+
+/* --- nexmark-dump ---------------------------------------------------- */
+
+static int
+cmd_nexmark_dump(const args *a)
+{
+    lm_nexmark_cfg cfg;
+    lm_error err;
+
+    lm_nexmark_cfg_defaults(&cfg);
+    for (int i = 0; i < a->nrest; i++) {
+        char opt[128];
+        const char *eq = strchr(a->rest[i], '=');
+        size_t n = eq != NULL ? (size_t)(eq - a->rest[i]) : 0;
+
+        if (eq == NULL || n == 0 || n >= sizeof(opt)) {
+            fprintf(stderr, "laminard: nexmark-dump: '%s' is not OPTION=VALUE\n", a->rest[i]);
+            return 2;
+        }
+        memcpy(opt, a->rest[i], n);
+        opt[n] = '\0';
+        if (lm_nexmark_cfg_set(&cfg, opt, eq + 1, &err) != LM_OK) {
+            fprintf(stderr, "laminard: nexmark-dump: %s\n", err.msg);
+            return 2;
+        }
+    }
+    if (lm_storage_mkdirs(a->plan, &err) != LM_OK ||
+        lm_nexmark_dump(&cfg, a->plan, &err) != LM_OK) {
+        fprintf(stderr, "laminard: nexmark-dump: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -437,8 +597,11 @@ main(int argc, char **argv)
         printf("laminard %s (protocol %d)\n", LAMINAR_VERSION, LM_PROTO_VERSION);
         return 0;
     }
+    if (strcmp(a.command, "nexmark-dump") == 0) {
+        return cmd_nexmark_dump(&a);
+    }
     if (strcmp(a.command, "node") != 0 && strcmp(a.command, "config") != 0 &&
-        strcmp(a.command, "ping") != 0) {
+        strcmp(a.command, "ping") != 0 && strcmp(a.command, "run-plan") != 0) {
         fprintf(stderr, "laminard: unknown command '%s'\n", a.command);
         usage(stderr);
         return 2;
@@ -451,11 +614,14 @@ main(int argc, char **argv)
         rv = lm_config_dump(&cfg, stdout) == LM_OK ? 0 : 1;
     } else if (strcmp(a.command, "ping") == 0) {
         rv = cmd_ping(&a, &cfg);
+    } else if (strcmp(a.command, "run-plan") == 0) {
+        rv = cmd_run_plan(&a, &cfg);
     } else {
         rv = cmd_node(&a, &cfg);
     }
     lm_config_fini(&cfg);
     free(a.sets);
     free(a.peers);
+    free(a.ops);
     return rv;
 }
