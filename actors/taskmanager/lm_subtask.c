@@ -978,7 +978,7 @@ produce(lm_subtask *st)
         return LM_OK;
     }
     if (st->ops[st->nops - 1].watermark > st->align_max && !st->out_idle) {
-        /* ahead of the slowest source: wait for an ALIGN */
+        /* ahead of the slowest source: wait for a WATERMARK_ALIGN */
         report_progress(st, false);
         return LM_OK;
     }
@@ -1209,9 +1209,9 @@ st_handle(lm_actor *self, lm_msg *m)
         return LM_OK;
     }
     case LM_MT_WAKE: st->wake_pending = false; return st->source ? produce(st) : LM_OK;
-    case LM_MT_ALIGN: {
-        lm_align_msg a;
-        if (lm_decode_align(m, &a, NULL) == LM_OK && st->source) {
+    case LM_MT_WATERMARK_ALIGN: {
+        lm_watermark_align_msg a;
+        if (lm_decode_watermark_align(m, &a, NULL) == LM_OK && st->source) {
             st->align_max = a.max_wm;
             wake(st);
         }

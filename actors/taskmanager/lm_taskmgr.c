@@ -35,7 +35,7 @@ typedef struct tm_job {
     int64_t *src_wm;   /* per source subtask: last reported watermark */
     uint8_t *src_idle; /* per source subtask: idle */
     uint32_t nsrc;
-    int64_t align_max;   /* last ALIGN sent */
+    int64_t align_max;   /* last WATERMARK_ALIGN sent */
     uint32_t final_acks; /* subtasks that committed the end (LM_EPOCH_FINAL) */
     bool over;           /* finished, failed or canceled */
     uint64_t next_epoch; /* for the next checkpoint */
@@ -255,7 +255,7 @@ checkpoint_complete(lm_actor *self, tm_state *s, tm_job *j)
 /* --- watermark alignment -------------------------------------------------
  * Source subtasks report their output watermark (SOURCE_PROGRESS); the
  * task manager tells them all the highest watermark any of them may run
- * to (ALIGN): the slowest one's plus the plan's drift. Sources without a
+ * to (WATERMARK_ALIGN): the slowest one's plus the plan's drift. Sources without a
  * watermark yet, ended or idle do not hold the others back. */
 
 static int
@@ -311,9 +311,9 @@ align_progress(lm_actor *self, tm_job *j, const lm_source_progress_msg *p)
     drift = j->job->plan->watermark_alignment_ms * 1000;
     max = min > INT64_MAX - drift ? INT64_MAX : min + drift;
     if (max != j->align_max) {
-        lm_align_msg a = {max};
+        lm_watermark_align_msg a = {max};
         j->align_max = max;
-        to_all(self, j, LM_MT_ALIGN, &a, true);
+        to_all(self, j, LM_MT_WATERMARK_ALIGN, &a, true);
     }
 }
 

@@ -25,7 +25,7 @@ typedef union any_payload {
 #undef LM_MSG
 #undef LM_FIELD
 #undef LM_MSG_END
-    max_align_t max_alignment_;
+    max_align_t align;
 } any_payload;
 
 /* The catalog as the test sees it, straight from the .def file. */
