@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void
-lm_job_free(lm_job *job)
+static void
+job_free(lm_job *job)
 {
     if (job == NULL) {
         return;
@@ -25,6 +25,20 @@ lm_job_free(lm_job *job)
     free(job->id);
     lm_plan_free(job->plan);
     free(job);
+}
+
+void
+lm_job_retain(lm_job *job)
+{
+    atomic_fetch_add_explicit(&job->refs, 1, memory_order_relaxed);
+}
+
+void
+lm_job_release(lm_job *job)
+{
+    if (job != NULL && atomic_fetch_sub_explicit(&job->refs, 1, memory_order_acq_rel) == 1) {
+        job_free(job);
+    }
 }
 
 /* True when op continues the chain of its single upstream. */
@@ -59,13 +73,14 @@ lm_job_new(const char *id, lm_plan *plan, lm_job **out)
         return LM_ENOMEM;
     }
     job->plan = plan;
+    atomic_init(&job->refs, 1);
     job->id = strdup(id);
     job->checkpoint_dir = strdup("");
     job->chain_of_op = calloc(n, sizeof(uint32_t));
     job->chains = calloc(n, sizeof(lm_chain));
     if (job->id == NULL || job->checkpoint_dir == NULL || job->chain_of_op == NULL ||
         job->chains == NULL) {
-        lm_job_free(job);
+        job_free(job);
         return LM_ENOMEM;
     }
     /* In topological order: an operator joins its upstream's chain or
@@ -81,7 +96,7 @@ lm_job_new(const char *id, lm_plan *plan, lm_job **out)
             c->index = job->nchains++;
             c->parallelism = op->def.parallelism;
             if ((c->ops = calloc(n, sizeof(uint32_t))) == NULL) {
-                lm_job_free(job);
+                job_free(job);
                 return LM_ENOMEM;
             }
         }
@@ -96,7 +111,7 @@ lm_job_new(const char *id, lm_plan *plan, lm_job **out)
         c->out_edges = calloc(tail->nout + 1, sizeof(uint32_t));
         c->out_off = calloc(tail->nout + 1, sizeof(uint32_t));
         if (c->subtasks == NULL || c->out_edges == NULL || c->out_off == NULL) {
-            lm_job_free(job);
+            job_free(job);
             return LM_ENOMEM;
         }
         c->nports = head->def.ninputs;

@@ -2,7 +2,9 @@
  * lm_job.h: a job as a task manager runs it: the plan cut into chains,
  * and how the chains' subtasks are wired. Shared, read-only once the job
  * is deployed, by the task manager and the job's subtask actors (all in
- * one process). Internal to actors/taskmanager.
+ * one process), each of which holds a reference: the job goes when the
+ * last of them lets go, whichever stops first. Internal to
+ * actors/taskmanager.
  *
  * Chains: operators joined by a forward edge at equal parallelism, where
  * the upstream has that one output and the downstream that one input, run
@@ -18,6 +20,7 @@
 #ifndef LM_JOB_H
 #define LM_JOB_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "lm_msg.h"
@@ -51,12 +54,18 @@ typedef struct lm_job {
     uint64_t restore_epoch; /* 0: fresh start */
     uint32_t credit;        /* batches in flight per channel */
     lm_addr tm;             /* the task manager */
+    _Atomic uint32_t refs;  /* references (lm_job_retain / lm_job_release) */
 } lm_job;
 
 /* Cuts plan into chains and computes the channel layout. Takes the plan.
- * Returns LM_OK or LM_ENOMEM. */
+ * Returns LM_OK with *out holding one reference, or LM_ENOMEM. */
 int lm_job_new(const char *id, lm_plan *plan, lm_job **out);
-void lm_job_free(lm_job *job);
+
+/* Takes one more reference (any thread). */
+void lm_job_retain(lm_job *job);
+
+/* Drops a reference; the last one frees the job. NULL is ignored. */
+void lm_job_release(lm_job *job);
 
 /* The chain of the operator feeding port `port` of chain c's head, and the
  * plan edge. */
@@ -72,7 +81,7 @@ int lm_job_checkpoint_dir(const lm_job *job, uint64_t epoch, char *buf, size_t c
 
 /* The subtask actor (lm_subtask.c). Its init arg is an lm_subtask_arg. */
 typedef struct lm_subtask_arg {
-    lm_job *job;      /* borrowed: outlives every subtask of the job */
+    lm_job *job;      /* a reference, which the subtask takes over (and drops at its end) */
     uint32_t chain;   /* chain index */
     uint32_t subtask; /* subtask index */
 } lm_subtask_arg;

@@ -1033,6 +1033,7 @@ free_state(lm_subtask *st)
     free(st->in);
     free(st->out);
     free(st->all_out);
+    lm_job_release(st->job);
     free(st);
 }
 
@@ -1105,8 +1106,9 @@ st_init(lm_actor *self, void *arg)
     lm_subtask *st = calloc(1, sizeof(*st));
     int rv;
 
-    free(arg); /* init owns it */
+    free(arg); /* init owns it, and the job reference in it */
     if (st == NULL) {
+        lm_job_release(job);
         return LM_ENOMEM;
     }
     st->job = job;

@@ -58,7 +58,7 @@ typedef struct tm_state {
 static void
 tm_job_free(tm_job *j)
 {
-    lm_job_free(j->job);
+    lm_job_release(j->job);
     free(j->src_off);
     free(j->src_wm);
     free(j->src_idle);
@@ -369,7 +369,7 @@ deploy(lm_actor *self, tm_state *s, lm_msg *m)
     job->tm = lm_actor_addr(self);
     if ((j = calloc(1, sizeof(*j))) == NULL || job->checkpoint_dir == NULL) {
         free(j);
-        lm_job_free(job);
+        lm_job_release(job);
         return LM_ENOMEM;
     }
     j->job = job;
@@ -409,9 +409,11 @@ deploy(lm_actor *self, tm_state *s, lm_msg *m)
                 maybe_free(s, j);
                 return LM_OK;
             }
+            lm_job_retain(job); /* the subtask's reference */
             *a = (lm_subtask_arg){job, c, i};
             so.loop = (int)(i % (uint32_t)lm_rt_loop_count(lm_actor_rt(self)));
             if ((rv = lm_actor_spawn(self, &lm_subtask_type, a, &so, &ch->subtasks[i])) != LM_OK) {
+                lm_job_release(job);
                 free(a);
                 snprintf(reason, sizeof(reason), "cannot start a subtask: %s", lm_strerror(rv));
                 end_job(self, j, LM_JOB_FAILED, reason);
