@@ -12,6 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lm_rowfmt.h"
+#include "lm_time.h"
+
 /* See lm_expr_eval.c: let GCC vectorize loops of unknown length. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("vect-cost-model=dynamic")
@@ -342,75 +345,27 @@ trim_ws(const uint8_t **p, uint32_t *n)
     }
 }
 
+/* CAST reads text as lm_rowfmt does, with spaces around it allowed. */
+
 bool
 lm_parse_i64(const uint8_t *p, uint32_t n, int64_t *out)
 {
-    uint64_t v = 0, limit;
-    bool neg = false;
-    uint32_t i = 0;
-
     trim_ws(&p, &n);
-    if (n > 0 && (p[0] == '+' || p[0] == '-')) {
-        neg = p[0] == '-';
-        i++;
-    }
-    if (i == n) {
-        return false;
-    }
-    limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    for (; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9') {
-            return false;
-        }
-        uint64_t d = (uint64_t)(p[i] - '0');
-        if (v > (limit - d) / 10) {
-            return false;
-        }
-        v = v * 10 + d;
-    }
-    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
-    return true;
+    return lm_rowfmt_parse_int64((const char *)p, n, out, NULL) == LM_OK;
 }
 
 bool
 lm_parse_f64(const uint8_t *p, uint32_t n, double *out)
 {
-    char buf[512];
-    char *end;
-
     trim_ws(&p, &n);
-    if (n == 0 || n >= sizeof(buf)) {
-        return false;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        if (p[i] == 'x' || p[i] == 'X' || p[i] == 0 || p[i] == '(') {
-            return false; /* no hex floats, no nan(...) payloads */
-        }
-    }
-    memcpy(buf, p, n);
-    buf[n] = '\0';
-    *out = strtod(buf, &end);
-    return end == buf + n;
+    return lm_rowfmt_parse_double((const char *)p, n, out, NULL) == LM_OK;
 }
 
 bool
 lm_parse_bool(const uint8_t *p, uint32_t n, bool *out)
 {
-    static const char *const yes[] = {"true", "t", "yes", "y", "on", "1"};
-    static const char *const no[] = {"false", "f", "no", "n", "off", "0"};
-
     trim_ws(&p, &n);
-    for (size_t k = 0; k < sizeof(yes) / sizeof(yes[0]); k++) {
-        if (strlen(yes[k]) == n && strncasecmp((const char *)p, yes[k], n) == 0) {
-            *out = true;
-            return true;
-        }
-        if (strlen(no[k]) == n && strncasecmp((const char *)p, no[k], n) == 0) {
-            *out = false;
-            return true;
-        }
-    }
-    return false;
+    return lm_rowfmt_parse_bool((const char *)p, n, out, NULL) == LM_OK;
 }
 
 uint32_t
@@ -437,23 +392,10 @@ uint32_t
 lm_fmt_f64(double v, uint8_t *out)
 {
     char buf[48];
-    int len = 0;
+    int len = lm_format_double(v, buf, sizeof(buf) - 2);
 
-    if (isnan(v)) {
-        memcpy(out, "nan", 3);
-        return 3;
-    }
-    if (isinf(v)) {
-        memcpy(out, v < 0 ? "-inf" : "inf", v < 0 ? 4 : 3);
-        return v < 0 ? 4 : 3;
-    }
-    for (int prec = 15; prec <= 17; prec++) {
-        len = snprintf(buf, sizeof(buf), "%.*g", prec, v);
-        if (prec == 17 || strtod(buf, NULL) == v) {
-            break;
-        }
-    }
-    if (strpbrk(buf, ".e") == NULL) {
+    /* "1.0", not "1": the text says it is a float */
+    if (isfinite(v) && strpbrk(buf, ".e") == NULL) {
         memcpy(buf + len, ".0", 3);
         len += 2;
     }
@@ -463,155 +405,20 @@ lm_fmt_f64(double v, uint8_t *out)
 
 /* --- timestamps --------------------------------------------------------- */
 
-#define US_PER_SEC 1000000LL
-#define US_PER_DAY 86400000000LL
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t
-days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void
-civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-static bool
-is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static unsigned
-days_in_month(int64_t y, unsigned m)
-{
-    static const unsigned dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && is_leap(y) ? 29 : dm[m - 1];
-}
-
-/* Reads exactly k digits at p[*i]. */
-static bool
-digits(const uint8_t *p, uint32_t n, uint32_t *i, unsigned k, unsigned *out)
-{
-    unsigned v = 0;
-
-    if (n - *i < k) {
-        return false;
-    }
-    for (unsigned j = 0; j < k; j++) {
-        uint8_t c = p[*i + j];
-        if (c < '0' || c > '9') {
-            return false;
-        }
-        v = v * 10 + (unsigned)(c - '0');
-    }
-    *i += k;
-    *out = v;
-    return true;
-}
-
 bool
 lm_parse_ts(const uint8_t *p, uint32_t n, int64_t *out)
 {
-    unsigned y, mo, d, h = 0, mi = 0, s = 0, oh = 0, om = 0;
-    int64_t frac = 0, off = 0;
-    uint32_t i = 0;
-
     trim_ws(&p, &n);
-    if (!digits(p, n, &i, 4, &y) || i >= n || p[i++] != '-' || !digits(p, n, &i, 2, &mo) ||
-        i >= n || p[i++] != '-' || !digits(p, n, &i, 2, &d)) {
-        return false;
-    }
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo)) {
-        return false;
-    }
-    if (i < n && (p[i] == ' ' || p[i] == 'T')) {
-        i++;
-        if (!digits(p, n, &i, 2, &h) || i >= n || p[i++] != ':' || !digits(p, n, &i, 2, &mi)) {
-            return false;
-        }
-        if (i < n && p[i] == ':') {
-            i++;
-            if (!digits(p, n, &i, 2, &s)) {
-                return false;
-            }
-            if (i < n && p[i] == '.') {
-                int64_t scale = 100000;
-                i++;
-                if (i >= n || p[i] < '0' || p[i] > '9') {
-                    return false;
-                }
-                for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
-                    frac += (p[i] - '0') * scale; /* digits past microseconds are dropped */
-                    scale /= 10;
-                }
-            }
-        }
-        if (h > 23 || mi > 59 || s > 59) {
-            return false;
-        }
-    }
-    if (i < n && p[i] == 'Z') {
-        i++;
-    } else if (i < n && (p[i] == '+' || p[i] == '-')) {
-        int sign = p[i++] == '-' ? -1 : 1;
-        if (!digits(p, n, &i, 2, &oh)) {
-            return false;
-        }
-        if (i < n && p[i] == ':') {
-            i++;
-        }
-        if (i < n && !digits(p, n, &i, 2, &om)) {
-            return false;
-        }
-        if (oh > 23 || om > 59) {
-            return false;
-        }
-        off = sign * ((int64_t)oh * 3600 + om * 60) * US_PER_SEC;
-    }
-    if (i != n) {
-        return false;
-    }
-    *out = days_from_civil(y, mo, d) * US_PER_DAY + ((int64_t)h * 3600 + mi * 60 + s) * US_PER_SEC +
-           frac - off;
-    return true;
+    return lm_time_parse((const char *)p, n, out) == LM_OK;
 }
 
 uint32_t
 lm_fmt_ts(int64_t v, uint8_t *out)
 {
-    int64_t days = v / US_PER_DAY, rem = v % US_PER_DAY, y;
-    unsigned m, d;
-    char buf[LM_FMT_MAX + 8];
-    int len;
-
-    if (rem < 0) {
-        rem += US_PER_DAY;
-        days--;
-    }
-    civil_from_days(days, &y, &m, &d);
-    int64_t secs = rem / US_PER_SEC;
-    len = snprintf(buf, sizeof(buf), "%s%04lld-%02u-%02u %02d:%02d:%02d.%06d", y < 0 ? "-" : "",
-                   (long long)(y < 0 ? -y : y), m, d, (int)(secs / 3600), (int)(secs / 60 % 60),
-                   (int)(secs % 60), (int)(rem % US_PER_SEC));
-    memcpy(out, buf, (size_t)len);
-    return (uint32_t)len;
+    char buf[40];
+    size_t n = lm_time_format(v, 6, buf);
+    memcpy(out, buf, n);
+    return (uint32_t)n;
 }
 
 /* --- division by a constant --------------------------------------------- */

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "lm_time.h"
+
 void
 lm_buf_init(lm_buf *b)
 {
@@ -81,14 +83,9 @@ lm_buf_printf(lm_buf *b, const char *fmt, ...)
 int
 lm_format_timestamp(int64_t us, char *buf, size_t cap)
 {
-    int64_t secs = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
-    int64_t frac = us - secs * 1000000;
-    time_t tt = (time_t)secs;
-    struct tm tm;
-
-    gmtime_r(&tt, &tm);
-    return snprintf(buf, cap, "%04d-%02d-%02d %02d:%02d:%02d.%06lld", tm.tm_year + 1900,
-                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)frac);
+    char t[40];
+    size_t n = lm_time_format(us, 6, t);
+    return snprintf(buf, cap, "%s", t) >= 0 ? (int)n : 0;
 }
 
 int
@@ -332,112 +329,17 @@ bad_text(lm_error *err, int code, const char *what, const char *s, size_t len)
     return lm_error_set(err, code, "%s, got %s", what, lm_rowfmt_quote(s, len, '\'', q, sizeof(q)));
 }
 
-/* Reads exactly n decimal digits at s into *out. */
-static bool
-digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return false;
-        }
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
- * (H. Hinnant's days_from_civil). */
-static int64_t
-days_from_civil(int64_t y, int m, int d)
-{
-    int64_t era, yoe, doy, doe;
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int
-days_in_month(int y, int m)
-{
-    static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : dm[m - 1];
-}
-
 #define TS_EXPECTED "expected a timestamp (YYYY-MM-DD[ HH:MM:SS[.ffffff]])"
 
 int
 lm_rowfmt_parse_timestamp(const char *s, size_t len, int64_t *us, lm_error *err)
 {
-    int y, mo, d, h = 0, mi = 0, sec = 0;
-    int64_t frac = 0, off_s = 0;
-    size_t i;
+    int rv = lm_time_parse(s, len, us);
 
-    if (len < 10 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
-        !digits(s + 8, 2, &d)) {
-        return bad_text(err, LM_EINVAL, TS_EXPECTED, s, len);
+    if (rv == LM_ERANGE) {
+        return bad_text(err, LM_EINVAL, "expected a timestamp (no such date or time)", s, len);
     }
-    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo)) {
-        return bad_text(err, LM_EINVAL, "expected a timestamp (no such date)", s, len);
-    }
-    i = 10;
-    if (i < len) {
-        if ((s[i] != ' ' && s[i] != 'T') || len < i + 9 || !digits(s + i + 1, 2, &h) ||
-            s[i + 3] != ':' || !digits(s + i + 4, 2, &mi) || s[i + 6] != ':' ||
-            !digits(s + i + 7, 2, &sec)) {
-            return bad_text(err, LM_EINVAL, TS_EXPECTED, s, len);
-        }
-        if (h > 23 || mi > 59 || sec > 59) {
-            return bad_text(err, LM_EINVAL, "expected a timestamp (no such time)", s, len);
-        }
-        i += 9;
-        if (i < len && s[i] == '.') {
-            int nd = 0;
-            i++;
-            while (i < len && s[i] >= '0' && s[i] <= '9') {
-                if (nd < 6) {
-                    frac = frac * 10 + (s[i] - '0');
-                }
-                nd++;
-                i++;
-            }
-            if (nd == 0) {
-                return bad_text(err, LM_EINVAL, TS_EXPECTED, s, len);
-            }
-            for (; nd < 6; nd++) {
-                frac *= 10;
-            }
-        }
-        if (i < len && s[i] == 'Z') {
-            i++;
-        } else if (i < len && (s[i] == '+' || s[i] == '-')) {
-            int oh, om;
-            int sign = s[i] == '-' ? -1 : 1;
-            if (len - i == 6 && digits(s + i + 1, 2, &oh) && s[i + 3] == ':' &&
-                digits(s + i + 4, 2, &om)) {
-                i += 6;
-            } else if (len - i == 5 && digits(s + i + 1, 2, &oh) && digits(s + i + 3, 2, &om)) {
-                i += 5;
-            } else {
-                return bad_text(err, LM_EINVAL, TS_EXPECTED, s, len);
-            }
-            if (oh > 23 || om > 59) {
-                return bad_text(err, LM_EINVAL, "expected a timestamp (no such zone offset)", s,
-                                len);
-            }
-            off_s = sign * (oh * 3600 + om * 60);
-        }
-        if (i != len) {
-            return bad_text(err, LM_EINVAL, TS_EXPECTED, s, len);
-        }
-    }
-    *us = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) - off_s) * 1000000 + frac;
-    return LM_OK;
+    return rv == LM_OK ? LM_OK : bad_text(err, LM_EINVAL, TS_EXPECTED, s, len);
 }
 
 /* Optional sign then only digits (at least one). */
@@ -569,13 +471,18 @@ lm_rowfmt_parse_double(const char *s, size_t len, double *out, lm_error *err)
 int
 lm_rowfmt_parse_bool(const char *s, size_t len, bool *out, lm_error *err)
 {
-    if (word_eq(s, len, "true")) {
-        *out = true;
-        return LM_OK;
-    }
-    if (word_eq(s, len, "false")) {
-        *out = false;
-        return LM_OK;
+    static const char *const yes[] = {"true", "t", "yes", "y", "on", "1"};
+    static const char *const no[] = {"false", "f", "no", "n", "off", "0"};
+
+    for (size_t k = 0; k < sizeof(yes) / sizeof(yes[0]); k++) {
+        if (word_eq(s, len, yes[k])) {
+            *out = true;
+            return LM_OK;
+        }
+        if (word_eq(s, len, no[k])) {
+            *out = false;
+            return LM_OK;
+        }
     }
     return bad_text(err, LM_EINVAL, "expected bool (true or false)", s, len);
 }

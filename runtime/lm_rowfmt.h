@@ -57,11 +57,10 @@ int lm_format_double(double v, char *buf, size_t cap);
  * must be the value: no surrounding spaces. Each returns LM_OK, or LM_EINVAL
  * with err saying what is wrong and quoting (a prefix of) the text. */
 
-/* A timestamp as microseconds since the epoch, UTC, from
- * "YYYY-MM-DD HH:MM:SS[.f...]" (as lm_format_timestamp writes it), the same
- * with 'T' for the space and an optional zone ("Z", "+HH:MM", "-HH:MM",
- * "+HHMM"), or "YYYY-MM-DD" (midnight). Years 0000-9999; fractions beyond
- * microseconds are truncated (towards the past). */
+/* A timestamp as microseconds since the epoch, UTC: the forms
+ * lm_time_parse reads ("YYYY-MM-DD HH:MM:SS[.f...]" as
+ * lm_format_timestamp writes it, 'T' for the space, seconds optional, a
+ * "Z" or "+HH[:MM]" zone, or a plain date). */
 int lm_rowfmt_parse_timestamp(const char *s, size_t len, int64_t *us, lm_error *err);
 
 /* A decimal int64: optional sign, digits. LM_ERANGE (with err) when it does
@@ -73,7 +72,7 @@ int lm_rowfmt_parse_int64(const char *s, size_t len, int64_t *out, lm_error *err
  * the CSV writer write them. LM_ERANGE when its magnitude overflows. */
 int lm_rowfmt_parse_double(const char *s, size_t len, double *out, lm_error *err);
 
-/* true or false, in any case. */
+/* true, t, yes, y, on, 1 or false, f, no, n, off, 0, in any case. */
 int lm_rowfmt_parse_bool(const char *s, size_t len, bool *out, lm_error *err);
 
 /* Hexadecimal (either case, even length) into len / 2 bytes at out; out

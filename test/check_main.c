@@ -18,6 +18,7 @@
     X(mpscq)                                                                                       \
     X(mp)                                                                                          \
     X(batch)                                                                                       \
+    X(time)                                                                                        \
     X(row)                                                                                         \
     X(state)                                                                                       \
     X(expr)                                                                                        \

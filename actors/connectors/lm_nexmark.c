@@ -38,6 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lm_time.h"
+
 __extension__ typedef unsigned __int128 u128;
 
 /* --- splitmix64 ------------------------------------------------------------ */
@@ -1728,41 +1730,13 @@ lm_nexmark_csv_quote(const char *s, size_t len, char *out)
     return o;
 }
 
-/* Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm). */
-static void
-civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
 size_t
 lm_nexmark_format_time(int64_t ms, char *out)
 {
-    int64_t secs = ms / 1000, msr = ms % 1000, days, y;
-    unsigned mo, d, sod;
-    int len;
-
-    if (msr < 0) {
-        msr += 1000;
-        secs--;
-    }
-    days = secs / 86400;
-    if (secs % 86400 < 0) {
-        days--;
-    }
-    sod = (unsigned)(secs - days * 86400);
-    civil_from_days(days, &y, &mo, &d);
-    len = snprintf(out, 32, "%04lld-%02u-%02u %02u:%02u:%02u.%03u", (long long)y, mo, d, sod / 3600,
-                   sod / 60 % 60, sod % 60, (unsigned)msr);
-    return len < 0 ? 0 : (size_t)len;
+    char buf[40];
+    size_t n = lm_time_format(ms * 1000, 3, buf);
+    memcpy(out, buf, n + 1);
+    return n;
 }
 
 /* An output file with its buffer. */
