@@ -53,6 +53,9 @@ reserve(lm_buf *b, size_t n)
 int
 lm_buf_append(lm_buf *b, const void *p, size_t n)
 {
+    if (n == 0) {
+        return LM_OK;
+    }
     if (reserve(b, n) != LM_OK) {
         return LM_ENOMEM;
     }
@@ -265,7 +268,10 @@ lm_rowfmt_csv(lm_buf *out, const lm_batch *b, uint32_t r)
         case 1:
         case 3: rv = lm_buf_append(out, buf, len); break;
         case 2: rv = csv_field(out, ptr, len); break;
-        default: rv = hex_bytes(out, ptr, len); break;
+        default:
+            /* an empty value is quoted, as for strings: an empty field is null */
+            rv = len == 0 ? lm_buf_append(out, "\"\"", 2) : hex_bytes(out, ptr, len);
+            break;
         }
     }
     return rv == LM_OK ? lm_buf_append(out, "\n", 1) : LM_ENOMEM;

@@ -7,7 +7,8 @@
  * "YYYY-MM-DD HH:MM:SS.ffffff" (UTC), utf8 as strings, binary as
  * hexadecimal strings, null as null.
  * CSV (RFC 4180): the same text for each value; a field is quoted when it
- * holds a comma, a quote or a line break, or is an empty string; null is
+ * holds a comma, a quote or a line break, or is an empty string (an empty
+ * binary value too: ""); null is
  * an empty field.
  *
  * The lm_rowfmt_parse_* functions are the inverse: they read back the

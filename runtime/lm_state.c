@@ -613,9 +613,13 @@ insert(lm_table *t, uint32_t slot, const void *key, uint32_t klen, uint64_t h, i
     if (kv == NULL) {
         return NONE;
     }
-    memcpy(kv, key, klen);
+    if (klen > 0) {
+        memcpy(kv, key, klen);
+    }
     if (val != NULL) {
-        memcpy(kv + val_off(klen), val, vlen);
+        if (vlen > 0) {
+            memcpy(kv + val_off(klen), val, vlen);
+        }
     } else {
         memset(kv + val_off(klen), 0, vlen);
     }

@@ -29,6 +29,7 @@
     X(engine)                                                                                      \
     X(join)                                                                                        \
     X(file_source)                                                                                 \
+    X(operators)                                                                                   \
     X(nexmark_oracle)                                                                              \
     X(recovery)
 

@@ -10,7 +10,8 @@
  * value are null; count is never null. sum of int64 is int64 (an overflow
  * makes it null and counts an error), of float64 float64; avg is float64
  * and equals sum / count computed in double after an exact int64 sum.
- * min/max work on bool, int64, float64 and timestamp columns.
+ * min/max work on bool, int64, float64 and timestamp columns (float64 in
+ * the total order of comparisons: NaN above every number).
  *
  * window_aggregate config: "time" (the timestamp column), "window":
  * {"type": "tumble", "size_ms"} | {"type": "hop", "size_ms", "slide_ms"}
@@ -710,6 +711,12 @@ agg_open(lm_op *op)
     a->wm = INT64_MIN;
     lm_buf_init(&a->key);
     lm_buf_init(&a->key2);
+    /* Give the key buffer room at once: without keys a group key is empty,
+     * and its bytes must still be a valid pointer (memcpy, tables). */
+    if (lm_buf_append(&a->key, "", 1) != LM_OK) {
+        return LM_ENOMEM;
+    }
+    a->key.len = 0;
     if ((rv = lm_op_table(op, gk, "groups", s->win == WIN_SESSION ? 0 : s->value_size,
                           &a->groups)) != LM_OK ||
         (rv = lm_op_table(op, LM_TABLE_GLOBAL, "meta", sizeof(int64_t), &a->meta)) != LM_OK) {
@@ -1262,6 +1269,11 @@ touch(agg_state *a, const agg_spec *s, const uint8_t *key, size_t klen, const ui
             lm_buf_init(&a->touched_old[i]);
         }
         a->captouched = cap;
+    }
+    /* an empty key (no keys) must still have a valid pointer */
+    if (a->touched_keys[a->ntouched].p == NULL &&
+        lm_buf_append(&a->touched_keys[a->ntouched], "", 1) != LM_OK) {
+        return LM_ENOMEM;
     }
     a->touched_keys[a->ntouched].len = 0;
     a->touched_old[a->ntouched].len = 0;

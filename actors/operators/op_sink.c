@@ -17,7 +17,8 @@
  *   deletes what was written after N. At the end of input the last files
  *   are pending until the whole job has finished (LM_EPOCH_FINAL).
  *   Without checkpoints, a file is committed when it rolls and at the end
- *   of input.
+ *   of input. A fresh start numbers its files after those already in path
+ *   and removes files an earlier run left in progress.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -332,6 +333,31 @@ discard_uncommitted(lm_op *op)
     closedir(d);
 }
 
+/* One past the highest file number of this subtask in path (0: none). */
+static uint64_t
+next_free_seq(lm_op *op)
+{
+    const file_spec *s = op->spec;
+    char prefix[32];
+    uint64_t next = 0;
+    DIR *d;
+    struct dirent *e;
+
+    snprintf(prefix, sizeof(prefix), "part-%03u-", op->subtask);
+    if ((d = opendir(s->path)) == NULL) {
+        return 0;
+    }
+    while ((e = readdir(d)) != NULL) {
+        uint64_t seq;
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 &&
+            sscanf(e->d_name + strlen(prefix), "%" SCNu64, &seq) == 1 && seq + 1 > next) {
+            next = seq + 1;
+        }
+    }
+    closedir(d);
+    return next;
+}
+
 static int file_done(lm_op *op, uint64_t epoch);
 
 static int
@@ -355,12 +381,16 @@ file_open(lm_op *op)
     if (lm_table_get(f->meta, "next_seq", 8, &v, NULL, NULL) == LM_OK) {
         memcpy(&f->next_seq, v, sizeof(uint64_t));
     }
+    /* Files left in progress that no checkpoint we start from knows of
+     * (written after it, or by an earlier run) are not output. */
+    discard_uncommitted(op);
     if (lm_op_restore_epoch(op) > 0) {
-        /* Checkpoint N completed: what it had pending is committed now;
-         * anything written after it is not ours any more. */
-        discard_uncommitted(op);
+        /* Checkpoint N completed: what it had pending is committed now. */
         return file_done(op, UINT64_MAX);
     }
+    /* A fresh start numbers its files after those already there, so that
+     * the output of an earlier run is not overwritten. */
+    f->next_seq = next_free_seq(op);
     return LM_OK;
 }
 

@@ -540,7 +540,15 @@ prepare_ops(lm_plan *plan, lm_error *err)
             lm_schema_retain(op->def.inputs[p]);
         }
         if ((rv = op->kind->prepare(&op->def, &op->spec, err)) != LM_OK) {
-            return lm_error_prefix(err, "operator '%s' (%s)", op->def.id, op->kind->name);
+            /* a required key that is missing is a bad configuration too */
+            if (rv == LM_ENOTFOUND) {
+                rv = LM_EINVAL;
+                if (err != NULL) {
+                    err->code = rv;
+                }
+            }
+            lm_error_prefix(err, "operator '%s' (%s)", op->def.id, op->kind->name);
+            return rv;
         }
     }
     return LM_OK;

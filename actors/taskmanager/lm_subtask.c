@@ -422,6 +422,9 @@ lm_op_emit(lm_op *op, lm_batch *b)
         lm_batch_free(b);
         return LM_OK;
     }
+    /* Rows take the channel back into the receivers' minimum: it may say
+     * it is idle again later. */
+    op->task->out_idle = false;
     return route(op->task, b);
 }
 

@@ -626,13 +626,6 @@ START_TEST(test_file_source_csv_round_trip)
     memcpy(rows, common_rows, sizeof(common_rows));
     memcpy(rows + nc * 6, csv_only, sizeof(csv_only));
     write_with_file_sink("csv", rows, nc + no);
-    /* lm_rowfmt_csv writes an empty binary value as an empty field, which
-     * reads as null (only utf8 gets ""): expect what the file says. */
-    for (size_t r = 0; r < nc + no; r++) {
-        if (!rows[r * 6 + 5].is_null && rows[r * 6 + 5].v.s.len == 0) {
-            rows[r * 6 + 5].is_null = true;
-        }
-    }
     snprintf(cfg, sizeof(cfg), "\"path\": \"%s/written\", \"format\": \"csv\"", dir);
     res = run_source(cfg, ALL_SCHEMA, 1, 4096);
     ck_assert_msg(res.state == LM_JOB_FINISHED, "job: %s", res.reason);
