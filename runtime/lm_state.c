@@ -655,11 +655,14 @@ insert(lm_table *t, uint32_t slot, const void *key, uint32_t klen, uint64_t h, i
     return id;
 }
 
-/* Grows the index ahead of an insertion. */
+/* Grows the index ahead of an insertion; *moved tells whether slots
+ * moved (a slot found before must be looked up again). */
 static int
-reserve_one(lm_table *t)
+reserve_one(lm_table *t, bool *moved)
 {
+    *moved = false;
     if ((t->live + 1) * 10 > (uint64_t)t->nslots * 7) {
+        *moved = true;
         return resize_index(t, t->nslots * 2);
     }
     return LM_OK;
@@ -669,7 +672,7 @@ void *
 lm_table_upsert(lm_table *t, const void *key, uint32_t klen, int64_t ts, bool *created)
 {
     uint64_t h = hash_key(key, klen);
-    bool found;
+    bool found, moved;
     uint32_t slot, id;
 
     if (klen > LM_TABLE_KEY_MAX || t->value_size == 0) {
@@ -682,10 +685,12 @@ lm_table_upsert(lm_table *t, const void *key, uint32_t klen, int64_t ts, bool *c
         mark_changed(t, id);
         return val_of(&t->entries[id]);
     }
-    if (reserve_one(t) != LM_OK) {
+    if (reserve_one(t, &moved) != LM_OK) {
         return NULL;
     }
-    slot = probe(t, key, klen, h, &found);
+    if (moved) {
+        slot = probe(t, key, klen, h, &found);
+    }
     if ((id = insert(t, slot, key, klen, h, ts, NULL, t->value_size)) == NONE) {
         return NULL;
     }
@@ -739,7 +744,7 @@ lm_table_put(lm_table *t, const void *key, uint32_t klen, int64_t ts, const void
              uint32_t vlen)
 {
     uint64_t h = hash_key(key, klen);
-    bool found;
+    bool found, moved;
     uint32_t slot;
 
     if (klen > LM_TABLE_KEY_MAX || (t->value_size != 0 && vlen != t->value_size)) {
@@ -784,10 +789,12 @@ lm_table_put(lm_table *t, const void *key, uint32_t klen, int64_t ts, const void
             return LM_OK;
         }
     }
-    if (reserve_one(t) != LM_OK) {
+    if (reserve_one(t, &moved) != LM_OK) {
         return LM_ENOMEM;
     }
-    slot = probe(t, key, klen, h, &found);
+    if (moved) {
+        slot = probe(t, key, klen, h, &found);
+    }
     return insert(t, slot, key, klen, h, ts, val, vlen) == NONE ? LM_ENOMEM : LM_OK;
 }
 

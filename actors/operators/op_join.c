@@ -596,7 +596,8 @@ typedef struct ix_group {
     uint8_t inl[INLINE_KEY]; /* else here */
     uint32_t klen;           /* key length */
     uint32_t head, tail;     /* entries; head links the free list when unused */
-    uint32_t count;          /* entries; 0: unused */
+    uint32_t count;          /* entries (0: an empty group, still indexed, or unused) */
+    uint8_t used;            /* in the slots (else on the free list) */
 } ix_group;
 
 typedef struct jindex {
@@ -611,6 +612,7 @@ typedef struct jindex {
     uint64_t *slots; /* open addressing over groups: hash >> 32 << 32 | group + 1; 0 empty */
     uint32_t nslots; /* power of two */
     uint32_t nused;  /* groups in slots */
+    uint32_t nempty; /* of those, groups without entries (dropped in bulk: ix_compact) */
 } jindex;
 
 static inline const uint8_t *
@@ -724,7 +726,7 @@ static void
 ix_fini(jindex *ix)
 {
     for (uint32_t i = 0; i < ix->ng; i++) {
-        if (ix->g[i].count > 0 && ix->g[i].klen > INLINE_KEY) {
+        if (ix->g[i].used && ix->g[i].klen > INLINE_KEY) {
             free(ix->g[i].heap);
         }
     }
@@ -786,6 +788,9 @@ ix_add(jindex *ix, uint64_t h, const uint8_t *k, uint32_t klen, uint64_t seq, in
     ix_group *g;
     ix_entry *e;
 
+    if (gi != NONE && ix->g[gi].count == 0) {
+        ix->nempty--; /* an empty group filled again */
+    }
     if (gi == NONE) {
         if ((ix->nused + 1) * 2 > ix->nslots) {
             uint32_t n = ix->nslots * 2;
@@ -827,6 +832,7 @@ ix_add(jindex *ix, uint64_t h, const uint8_t *k, uint32_t klen, uint64_t seq, in
         g->hash = h;
         g->klen = klen;
         g->head = g->tail = NONE;
+        g->used = 1;
         slot_place(ix->slots, ix->nslots, h, gi);
         ix->nused++;
     }
@@ -904,9 +910,39 @@ done:
     }
     ix->g[gi].heap = NULL;
     ix->g[gi].count = 0;
+    ix->g[gi].used = 0;
     ix->g[gi].head = ix->gfree;
     ix->gfree = gi;
     ix->nused--;
+}
+
+/* Drops every empty group at once and rebuilds the slots: cheaper than
+ * removing groups one by one when keys come and go (a join on prices,
+ * say, where most keys hold a row or two for a while). */
+static void
+ix_compact(jindex *ix)
+{
+    memset(ix->slots, 0, (size_t)ix->nslots * sizeof(uint64_t));
+    ix->nused = 0;
+    for (uint32_t gi = 0; gi < ix->ng; gi++) {
+        ix_group *g = &ix->g[gi];
+        if (!g->used) {
+            continue;
+        }
+        if (g->count == 0) {
+            if (g->klen > INLINE_KEY) {
+                free(g->heap);
+            }
+            g->heap = NULL;
+            g->used = 0;
+            g->head = ix->gfree;
+            ix->gfree = gi;
+            continue;
+        }
+        slot_place(ix->slots, ix->nslots, g->hash, gi);
+        ix->nused++;
+    }
+    ix->nempty = 0;
 }
 
 static void
@@ -935,8 +971,8 @@ ix_unlink(jindex *ix, uint32_t ei)
     e->group = NONE;
     e->next = ix->efree;
     ix->efree = ei;
-    if (--g->count == 0) {
-        group_remove(ix, gi);
+    if (--g->count == 0 && ++ix->nempty > 1024 && ix->nempty * 2 > ix->nused) {
+        ix_compact(ix);
     }
 }
 
