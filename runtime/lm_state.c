@@ -42,6 +42,7 @@
 #include <xxhash.h>
 
 #include "lm_mp.h"
+#include "lm_state_int.h"
 
 #define HDR_LEN            21
 #define NAME_MAX_LEN       200
@@ -96,6 +97,7 @@ struct lm_table {
     uint32_t nbused;     /* occupied bslots (incl. deleted markers) */
     uint32_t since_full; /* snapshots since the last full one */
     bool untracked;      /* changes outgrew the table: the next snapshot is full */
+    applog *log;         /* APPEND: the entries (none of the fields above are used) */
 };
 
 #define NONE UINT32_MAX
@@ -141,7 +143,9 @@ lm_table_new(lm_table_kind kind, const char *name, uint32_t value_size, lm_table
     lm_table *t;
     size_t n = strlen(name);
 
-    if (n == 0 || n > NAME_MAX_LEN || (kind != LM_TABLE_GLOBAL && kind != LM_TABLE_EXPIRING)) {
+    if (n == 0 || n > NAME_MAX_LEN ||
+        (kind != LM_TABLE_GLOBAL && kind != LM_TABLE_EXPIRING && kind != LM_TABLE_APPEND) ||
+        (kind == LM_TABLE_APPEND && value_size != 0)) {
         return LM_EINVAL;
     }
     if ((t = calloc(1, sizeof(*t))) == NULL) {
@@ -153,7 +157,9 @@ lm_table_new(lm_table_kind kind, const char *name, uint32_t value_size, lm_table
     t->free_entry = NONE;
     t->free_bucket = NONE;
     t->nslots = 64;
-    if ((t->slots = calloc(t->nslots, sizeof(uint64_t))) == NULL) {
+    if ((t->slots = calloc(t->nslots, sizeof(uint64_t))) == NULL ||
+        (kind == LM_TABLE_APPEND && applog_new(&t->log) != LM_OK)) {
+        free(t->slots);
         free(t);
         return LM_ENOMEM;
     }
@@ -198,6 +204,7 @@ lm_table_free(lm_table *t)
         return;
     }
     clear_all(t);
+    applog_free(t->log);
     free(t->entries);
     free(t->slots);
     free(t->changed);
@@ -224,13 +231,43 @@ lm_table_kind_of(const lm_table *t)
 uint64_t
 lm_table_count(const lm_table *t)
 {
-    return t->live;
+    return t->log != NULL ? applog_count(t->log) : t->live;
 }
 
 uint64_t
 lm_table_bytes(const lm_table *t)
 {
-    return t->bytes;
+    return t->log != NULL ? applog_bytes(t->log) : t->bytes;
+}
+
+int
+lm_table_append(lm_table *t, int64_t ts, const void *val, uint32_t vlen, uint64_t *seq)
+{
+    return t->log != NULL ? applog_append(t->log, ts, val, vlen, seq) : LM_EINVAL;
+}
+
+int
+lm_table_at(lm_table *t, uint64_t seq, const void **val, uint32_t *vlen, int64_t *ts)
+{
+    return t->log != NULL ? applog_at(t->log, seq, val, vlen, ts) : LM_ENOTFOUND;
+}
+
+int
+lm_table_remove_at(lm_table *t, uint64_t seq)
+{
+    return t->log != NULL ? applog_remove(t->log, seq) : LM_ENOTFOUND;
+}
+
+uint64_t
+lm_table_first_seq(const lm_table *t)
+{
+    return t->log != NULL ? applog_first_seq(t->log) : 0;
+}
+
+uint64_t
+lm_table_next_seq(const lm_table *t)
+{
+    return t->log != NULL ? applog_next_seq(t->log) : 0;
 }
 
 /* --- index ---------------------------------------------------------------- */
@@ -702,6 +739,9 @@ void *
 lm_table_find(lm_table *t, const void *key, uint32_t klen)
 {
     bool found;
+    if (t->log != NULL) {
+        return NULL;
+    }
     uint32_t slot = probe(t, key, klen, hash_key(key, klen), &found);
     return found ? val_of(&t->entries[(uint32_t)t->slots[slot] - 1]) : NULL;
 }
@@ -710,6 +750,9 @@ void
 lm_table_touch(lm_table *t, const void *key, uint32_t klen)
 {
     bool found;
+    if (t->log != NULL) {
+        return;
+    }
     uint32_t slot = probe(t, key, klen, hash_key(key, klen), &found);
     if (found) {
         mark_changed(t, (uint32_t)t->slots[slot] - 1);
@@ -747,7 +790,8 @@ lm_table_put(lm_table *t, const void *key, uint32_t klen, int64_t ts, const void
     bool found, moved;
     uint32_t slot;
 
-    if (klen > LM_TABLE_KEY_MAX || (t->value_size != 0 && vlen != t->value_size)) {
+    if (t->log != NULL || klen > LM_TABLE_KEY_MAX ||
+        (t->value_size != 0 && vlen != t->value_size)) {
         return LM_EINVAL;
     }
     slot = probe(t, key, klen, h, &found);
@@ -803,9 +847,13 @@ lm_table_get(lm_table *t, const void *key, uint32_t klen, const void **val, uint
              int64_t *ts)
 {
     bool found;
-    uint32_t slot = probe(t, key, klen, hash_key(key, klen), &found);
+    uint32_t slot;
     entry *e;
 
+    if (t->log != NULL) {
+        return LM_EINVAL;
+    }
+    slot = probe(t, key, klen, hash_key(key, klen), &found);
     if (!found) {
         return LM_ENOTFOUND;
     }
@@ -824,8 +872,12 @@ int
 lm_table_delete(lm_table *t, const void *key, uint32_t klen)
 {
     bool found;
-    uint32_t slot = probe(t, key, klen, hash_key(key, klen), &found);
+    uint32_t slot;
 
+    if (t->log != NULL) {
+        return LM_EINVAL;
+    }
+    slot = probe(t, key, klen, hash_key(key, klen), &found);
     if (!found) {
         return LM_ENOTFOUND;
     }
@@ -836,12 +888,18 @@ lm_table_delete(lm_table *t, const void *key, uint32_t klen)
 int64_t
 lm_table_min_time(const lm_table *t)
 {
+    if (t->log != NULL) {
+        return applog_min_time(t->log);
+    }
     return t->nheap > 0 ? t->buckets[t->heap[0]].ts : INT64_MAX;
 }
 
 int
 lm_table_expire(lm_table *t, int64_t upto, lm_table_visit visit, void *arg)
 {
+    if (t->log != NULL) {
+        return applog_expire(t->log, upto, visit, arg);
+    }
     if (t->kind != LM_TABLE_EXPIRING) {
         return LM_EINVAL;
     }
@@ -870,6 +928,9 @@ lm_table_expire(lm_table *t, int64_t upto, lm_table_visit visit, void *arg)
 int
 lm_table_scan(lm_table *t, lm_table_visit visit, void *arg)
 {
+    if (t->log != NULL) {
+        return applog_scan(t->log, visit, arg);
+    }
     for (uint32_t i = 0; i < t->nentries; i++) {
         entry *e = &t->entries[i];
         if (e->live) {
@@ -955,7 +1016,9 @@ lm_table_snapshot(lm_table *t, uint64_t epoch, uint64_t prev_epoch, uint8_t **ou
     bad |= msgpack_pack_uint64(&pk, epoch);
     bad |= msgpack_pack_uint64(&pk, f ? 0 : prev_epoch);
     bad |= f ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
-    if (f) {
+    if (t->log != NULL) {
+        bad |= applog_pack(t->log, &pk, f) != LM_OK;
+    } else if (f) {
         bad |= msgpack_pack_array(&pk, 0);
         bad |= msgpack_pack_array(&pk, (uint32_t)t->live);
         for (uint32_t i = 0; i < t->nentries && !bad; i++) {
@@ -1003,6 +1066,9 @@ lm_table_snapshot(lm_table *t, uint64_t epoch, uint64_t prev_epoch, uint8_t **ou
     buf[20] = f ? 1 : 0;
     /* A new change set starts; what was written is in the chain now. */
     t->untracked = false;
+    if (t->log != NULL) {
+        applog_packed(t->log);
+    }
     if (f) {
         for (uint32_t i = 0; i < t->nentries; i++) {
             t->entries[i].changed = 0;
@@ -1099,6 +1165,17 @@ lm_table_restore(lm_table *t, const uint8_t *p, size_t len, lm_error *err)
                           "bytes) does not fit table '%s'",
                           (int)nlen, name, (unsigned long long)kind, (unsigned long long)vsize,
                           t->name);
+        goto out;
+    }
+    if (t->log != NULL) {
+        rv = applog_restore(t->log, &r, full, err);
+        if (rv == LM_OK && lm_mpr_remaining(&r) != 0) {
+            rv = lm_error_set(err, LM_EPROTO, "table snapshot: %zu bytes after the contents",
+                              (size_t)lm_mpr_remaining(&r));
+        }
+        if (rv == LM_OK) {
+            t->since_full = full ? 0 : t->since_full + 1;
+        }
         goto out;
     }
     if (full) {

@@ -1,7 +1,7 @@
 /*
  * lm_state.h: state tables, where every operator keeps all of its state.
  *
- * Two kinds, as in the design page:
+ * Two kinds, as in the design page, and a third for join buffers:
  *  - GLOBAL (GlobalKeyedTable): small keyed state (source offsets, a
  *    sink's pending files); the whole table goes into every snapshot.
  *  - EXPIRING (ExpiringTimeKeyTable): state keyed by time that expires as
@@ -12,6 +12,14 @@
  *    names that snapshot; every LM_TABLE_FULL_EVERY-th snapshot (or when
  *    the changes outgrow the table) is a full one, so restoring reads a
  *    short chain.
+ *  - APPEND (an ExpiringTimeKeyTable for rows that come about in time
+ *    order): values appended with a time and numbered 1, 2, 3, ... in that
+ *    order, read back by number, removed by number, and expired oldest
+ *    number first while their time has passed (an entry whose time has
+ *    not come holds back those after it, even earlier ones: made for
+ *    buffers of rows whose times rise almost in order). No keys and no
+ *    hashing: appending, reading and expiring go through memory in the
+ *    order it was written. Snapshots are incremental too.
  *
  * Keys and values are byte strings the operator encodes. A table made with
  * a fixed value size keeps values in place: lm_table_upsert returns a
@@ -35,13 +43,17 @@
 typedef enum lm_table_kind {
     LM_TABLE_GLOBAL = 1,
     LM_TABLE_EXPIRING = 2,
+    LM_TABLE_APPEND = 3,
 } lm_table_kind;
 
 typedef struct lm_table lm_table;
 
 /* Creates an empty table. value_size > 0: every value has that size and
- * lives in place; 0: variable values. Returns LM_OK, LM_ENOMEM, LM_EINVAL
- * (empty or too long a name). */
+ * lives in place; 0: variable values (APPEND tables: always 0). Returns
+ * LM_OK, LM_ENOMEM, LM_EINVAL (empty or too long a name, a bad kind). The
+ * keyed functions below (upsert, find, touch, put, get, delete) are for
+ * GLOBAL and EXPIRING tables: on an APPEND table they fail (NULL,
+ * LM_EINVAL). */
 int lm_table_new(lm_table_kind kind, const char *name, uint32_t value_size, lm_table **out);
 void lm_table_free(lm_table *t);
 
@@ -80,15 +92,38 @@ typedef int (*lm_table_visit)(void *arg, const void *key, uint32_t klen, int64_t
                               uint32_t vlen);
 
 /* EXPIRING tables: visits the entries whose time is < upto, oldest first,
- * removing each after its visit. Returns 0 or what a visit returned (the
- * entries visited so far are removed). */
+ * removing each after its visit. APPEND tables: visits and removes entries
+ * from the oldest number on while their time is < upto, and stops at the
+ * first one whose time is not. Keys given to the visit of an APPEND table
+ * are the 8-byte little-endian numbers. Returns 0 or what a visit returned
+ * (the entries visited so far are removed); LM_EINVAL for a GLOBAL table. */
 int lm_table_expire(lm_table *t, int64_t upto, lm_table_visit visit, void *arg);
 
-/* The oldest time in an EXPIRING table, or INT64_MAX when empty. */
+/* The oldest time in an EXPIRING table (APPEND: the time of the oldest
+ * entry by number), or INT64_MAX when empty. */
 int64_t lm_table_min_time(const lm_table *t);
 
-/* Visits every entry (no order). The table must not change meanwhile. */
+/* Visits every entry (no order; APPEND tables: by number). The table must
+ * not change meanwhile. */
 int lm_table_scan(lm_table *t, lm_table_visit visit, void *arg);
+
+/* --- APPEND tables ----------------------------------------------------- */
+
+/* Appends val (copied) with time ts; *seq gets its number. LM_OK, LM_ENOMEM,
+ * LM_EINVAL (not an APPEND table). */
+int lm_table_append(lm_table *t, int64_t ts, const void *val, uint32_t vlen, uint64_t *seq);
+
+/* The entry numbered seq (pointer valid until the entry goes). LM_OK or
+ * LM_ENOTFOUND (never appended, removed or expired). */
+int lm_table_at(lm_table *t, uint64_t seq, const void **val, uint32_t *vlen, int64_t *ts);
+
+/* Removes the entry numbered seq. LM_OK or LM_ENOTFOUND. */
+int lm_table_remove_at(lm_table *t, uint64_t seq);
+
+/* The numbers: everything below the first is gone; next is the number the
+ * next append gets (1 in an empty table). */
+uint64_t lm_table_first_seq(const lm_table *t);
+uint64_t lm_table_next_seq(const lm_table *t);
 
 /* --- snapshots ------------------------------------------------------- */
 

@@ -40,13 +40,21 @@
  * stats.late_rows.
  *
  * State: every stored row is in a table ("left", "right"), encoded with
- * lm_row, under the key [join key bytes][8-byte big-endian sequence
- * number]; "meta" holds the next sequence number and the watermark. A left
- * outer join's left rows carry their match count (8 bytes, little-endian)
- * before the row. The join and the interval join find the rows of a key
- * through an in-memory index (key -> entries, with the entries' time
- * bounds) derived from the tables: rebuilt from them in open() and kept in
- * step with every insertion, deletion and expiry.
+ * lm_row; "meta" holds the next sequence number and the watermark.
+ *  - join and window join: under the key [join key bytes][8-byte
+ *    big-endian sequence number]. A left outer join's left rows carry
+ *    their match count (8 bytes, little-endian) before the row. The join
+ *    finds the rows of a key through an in-memory index (key -> entries)
+ *    derived from the tables: rebuilt from them in open() and kept in step
+ *    with every insertion, deletion and expiry.
+ *  - interval join: APPEND tables, the rows numbered in arrival order and
+ *    expired in that order as the watermark passes them; each row is led
+ *    by the number of the previous row with its key (a chain, newest
+ *    first), its time bounds and its key, and an in-memory map gives each
+ *    key's newest row (rebuilt in open()). Rows that expire leave the map
+ *    and the chains alone: a chain ends at a number the table no longer
+ *    holds. So a row costs an append and a map update, and leaving costs
+ *    nothing.
  *
  * The watermark is kept too, so that a restored operator judges lateness
  * as the one it replaces did.
@@ -984,6 +992,156 @@ ix_find_seq(const jindex *ix, uint64_t seq)
     return si != NONE ? ix->sv[si] : NONE;
 }
 
+/* --- the interval join's key map ------------------------------------------
+ * The interval join keeps each side's rows in an APPEND table (rows come
+ * about in time order and leave in that order), each row's bytes led by
+ * the number of the previous row with the same key: a chain, newest
+ * first. The map gives a key's newest row. A chain ends at a number the
+ * table no longer holds (below its first), so expiry touches neither the
+ * map nor the chains: a map slot whose row is gone is dead, reused by the
+ * next new key that lands on it, and dropped when the map is rebuilt. */
+
+#define KM_INLINE 16 /* keys up to this long are kept in the slot */
+
+typedef struct km_slot {
+    uint64_t hash;          /* of the key */
+    uint64_t seq;           /* its newest row; 0: empty slot */
+    uint32_t klen;          /* key length */
+    uint8_t key[KM_INLINE]; /* the key when it is short */
+} km_slot;
+
+typedef struct kmap {
+    km_slot *s;
+    uint32_t n;    /* slots, a power of two */
+    uint32_t used; /* slots not empty (dead ones too) */
+} kmap;
+
+/* A stored row: [prev u64][a i64][b i64][klen u32][key][row] */
+#define IROW_HDR 28
+
+static int
+km_init(kmap *m)
+{
+    m->n = 64;
+    m->used = 0;
+    m->s = calloc(m->n, sizeof(km_slot));
+    return m->s != NULL ? LM_OK : LM_ENOMEM;
+}
+
+static void
+km_fini(kmap *m)
+{
+    free(m->s);
+    memset(m, 0, sizeof(*m));
+}
+
+/* Whether slot sl holds key k: short keys are compared in the slot, long
+ * ones against the stored row. */
+static bool
+km_same(lm_table *t, const km_slot *sl, uint64_t h, const uint8_t *k, uint32_t klen)
+{
+    const void *v;
+    uint32_t vlen;
+
+    if (sl->hash != h || sl->klen != klen) {
+        return false;
+    }
+    if (klen <= KM_INLINE) {
+        return memcmp(sl->key, k, klen) == 0;
+    }
+    return lm_table_at(t, sl->seq, &v, &vlen, NULL) == LM_OK && vlen >= IROW_HDR + klen &&
+           memcmp((const uint8_t *)v + IROW_HDR, k, klen) == 0;
+}
+
+/* The slot of key k (*found), or where it would go (a dead slot first). */
+static uint32_t
+km_find(const kmap *m, lm_table *t, uint64_t h, const uint8_t *k, uint32_t klen, bool *found)
+{
+    uint32_t mask = m->n - 1, reuse = UINT32_MAX;
+    uint64_t first = lm_table_first_seq(t);
+
+    for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
+        const km_slot *sl = &m->s[i];
+        if (sl->seq == 0) {
+            *found = false;
+            return reuse != UINT32_MAX ? reuse : i;
+        }
+        if (sl->seq < first) {
+            if (reuse == UINT32_MAX) {
+                reuse = i; /* dead: its rows are gone */
+            }
+            continue;
+        }
+        if (km_same(t, sl, h, k, klen)) {
+            *found = true;
+            return i;
+        }
+    }
+}
+
+/* Rebuilds the map without its dead slots, at a size for the live ones. */
+static int
+km_rehash(kmap *m, lm_table *t)
+{
+    uint64_t first = lm_table_first_seq(t);
+    uint32_t live = 0, n = 64;
+    km_slot *ns;
+
+    for (uint32_t i = 0; i < m->n; i++) {
+        live += m->s[i].seq >= first;
+    }
+    while ((uint64_t)live * 4 >= (uint64_t)n) {
+        n *= 2;
+    }
+    if ((ns = calloc(n, sizeof(km_slot))) == NULL) {
+        return LM_ENOMEM;
+    }
+    for (uint32_t i = 0; i < m->n; i++) {
+        if (m->s[i].seq >= first) {
+            uint32_t k = (uint32_t)m->s[i].hash & (n - 1);
+            while (ns[k].seq != 0) {
+                k = (k + 1) & (n - 1);
+            }
+            ns[k] = m->s[i];
+        }
+    }
+    free(m->s);
+    m->s = ns;
+    m->n = n;
+    m->used = live;
+    return LM_OK;
+}
+
+/* Records seq as key k's newest row; *prev gets the one before (0: none). */
+static int
+km_put(kmap *m, lm_table *t, uint64_t h, const uint8_t *k, uint32_t klen, uint64_t seq,
+       uint64_t *prev)
+{
+    bool found;
+    uint32_t i;
+    km_slot *sl;
+    int rv;
+
+    if ((m->used + 1) * 10 > m->n * 6 && (rv = km_rehash(m, t)) != LM_OK) {
+        return rv;
+    }
+    i = km_find(m, t, h, k, klen, &found);
+    sl = &m->s[i];
+    *prev = found ? sl->seq : 0;
+    if (!found) {
+        if (sl->seq == 0) {
+            m->used++;
+        }
+        sl->hash = h;
+        sl->klen = klen;
+        if (klen <= KM_INLINE && klen > 0) {
+            memcpy(sl->key, k, klen);
+        }
+    }
+    sl->seq = seq;
+    return LM_OK;
+}
+
 /* --- instance ------------------------------------------------------------- */
 
 enum { ROW_OK = 0, ROW_NULLKEY = 1, ROW_LATE = 2, ROW_SKIP = 3 };
@@ -1007,7 +1165,8 @@ typedef struct wside {
 typedef struct join_state {
     lm_table *tab[2];  /* stored rows: left, right */
     lm_table *meta;    /* "seq", "wm" */
-    jindex ix[2];      /* join and interval join: key -> entries */
+    jindex ix[2];      /* join: key -> entries */
+    kmap km[2];        /* interval join: key -> its newest stored row */
     uint64_t next_seq; /* next sequence number */
     int64_t wm;        /* current watermark */
     lm_expr_ctx *ctx;  /* evaluation scratch */
@@ -1062,6 +1221,8 @@ join_close(lm_op *op)
     }
     ix_fini(&j->ix[0]);
     ix_fini(&j->ix[1]);
+    km_fini(&j->km[0]);
+    km_fini(&j->km[1]);
     lm_expr_ctx_free(j->ctx);
     free(j->kb);
     free(j->koff);
@@ -1244,11 +1405,15 @@ rebuild_index(lm_op *op, join_state *j, uint32_t port)
     return rv;
 }
 
+static int irow_rebuild(lm_op *op, join_state *j, uint32_t port);
+
 static int
 join_open(lm_op *op)
 {
     const join_spec *s = op->spec;
-    lm_table_kind tk = s->kind == KIND_JOIN && !s->ttl ? LM_TABLE_GLOBAL : LM_TABLE_EXPIRING;
+    lm_table_kind tk = s->kind == KIND_INTERVAL          ? LM_TABLE_APPEND
+                       : s->kind == KIND_JOIN && !s->ttl ? LM_TABLE_GLOBAL
+                                                         : LM_TABLE_EXPIRING;
     join_state *j = calloc(1, sizeof(*j));
     const void *v;
     uint32_t vlen;
@@ -1265,7 +1430,8 @@ join_open(lm_op *op)
     lm_buf_init(&j->tkey);
     lm_buf_init(&j->vbuf);
     if ((rv = lm_expr_ctx_new(&j->ctx)) != LM_OK || (rv = ix_init(&j->ix[0])) != LM_OK ||
-        (rv = ix_init(&j->ix[1])) != LM_OK ||
+        (rv = ix_init(&j->ix[1])) != LM_OK || (rv = km_init(&j->km[0])) != LM_OK ||
+        (rv = km_init(&j->km[1])) != LM_OK ||
         (rv = lm_batch_new(s->combined, op->batch_rows, &j->C)) != LM_OK ||
         (rv = lm_batch_new(s->combined, 16, &j->N)) != LM_OK ||
         (rv = lm_batch_new(s->combined, op->batch_rows, &j->G)) != LM_OK) {
@@ -1287,7 +1453,11 @@ join_open(lm_op *op)
     if (lm_table_get(j->meta, "wm", 2, &v, &vlen, NULL) == LM_OK && vlen == 8) {
         j->wm = (int64_t)get_le64(v);
     }
-    if (s->kind != KIND_WINDOW &&
+    if (s->kind == KIND_INTERVAL &&
+        ((rv = irow_rebuild(op, j, 0)) != LM_OK || (rv = irow_rebuild(op, j, 1)) != LM_OK)) {
+        goto fail;
+    }
+    if (s->kind == KIND_JOIN &&
         ((rv = rebuild_index(op, j, 0)) != LM_OK || (rv = rebuild_index(op, j, 1)) != LM_OK)) {
         goto fail;
     }
@@ -1877,6 +2047,137 @@ store_row(lm_op *op, join_state *j, uint32_t port, const lm_batch *b, uint32_t r
     return ix_add(&j->ix[port], j->kh[r], jk, klen, seq, a, bb);
 }
 
+/* Interval join: stores row r of b (side port) with its time bounds a, bb,
+ * to expire at exp, chained to its key's previous row. */
+static int
+irow_store(lm_op *op, join_state *j, uint32_t port, const lm_batch *b, uint32_t r, int64_t exp,
+           int64_t a, int64_t bb)
+{
+    const side_spec *sd = &((const join_spec *)op->spec)->side[port];
+    const uint8_t *jk = j->kb + j->koff[r];
+    uint32_t klen = j->koff[r + 1] - j->koff[r];
+    lm_table *t = j->tab[port];
+    uint64_t seq = lm_table_next_seq(t), prev, got;
+    uint8_t hdr[IROW_HDR];
+    int rv;
+
+    if ((rv = km_put(&j->km[port], t, j->kh[r], jk, klen, seq, &prev)) != LM_OK) {
+        return rv;
+    }
+    put_le64(hdr, prev);
+    put_le64(hdr + 8, (uint64_t)a);
+    put_le64(hdr + 16, (uint64_t)bb);
+    hdr[24] = (uint8_t)klen;
+    hdr[25] = (uint8_t)(klen >> 8);
+    hdr[26] = (uint8_t)(klen >> 16);
+    hdr[27] = (uint8_t)(klen >> 24);
+    j->vbuf.len = 0;
+    if (lm_buf_append(&j->vbuf, hdr, IROW_HDR) != LM_OK ||
+        lm_buf_append(&j->vbuf, jk, klen) != LM_OK ||
+        lm_row_encode(b, sd->dcols, sd->ndata, r, &j->vbuf, NULL) != LM_OK) {
+        return LM_ENOMEM;
+    }
+    if (j->vbuf.len > UINT32_MAX) {
+        return LM_ETOOBIG;
+    }
+    if ((rv = lm_table_append(t, exp, j->vbuf.p, (uint32_t)j->vbuf.len, &got)) != LM_OK) {
+        return rv;
+    }
+    return got == seq ? LM_OK
+                      : lm_op_fail(op, LM_ESTATE, "the %s rows are numbered out of order",
+                                   side_name[port]);
+}
+
+/* Reads a stored interval row's header. */
+static int
+irow_parse(const uint8_t *v, uint32_t vlen, uint64_t *prev, int64_t *a, int64_t *b,
+           const uint8_t **key, uint32_t *klen)
+{
+    uint32_t kl;
+
+    if (vlen < IROW_HDR) {
+        return LM_EPROTO;
+    }
+    kl = (uint32_t)v[24] | (uint32_t)v[25] << 8 | (uint32_t)v[26] << 16 | (uint32_t)v[27] << 24;
+    if (kl > vlen - IROW_HDR) {
+        return LM_EPROTO;
+    }
+    *prev = get_le64(v);
+    *a = (int64_t)get_le64(v + 8);
+    *b = (int64_t)get_le64(v + 16);
+    *key = v + IROW_HDR;
+    *klen = kl;
+    return LM_OK;
+}
+
+/* Interval join: adds row r's candidates from the other side: the rows of
+ * its key (the chain from the newest) whose time bounds fit. */
+static int
+irow_probe(lm_op *op, join_state *j, uint32_t port, uint32_t r, uint32_t *ncand)
+{
+    uint32_t o = 1 - port;
+    lm_table *t = j->tab[o];
+    const uint8_t *jk = j->kb + j->koff[r];
+    uint32_t klen = j->koff[r + 1] - j->koff[r];
+    uint64_t first = lm_table_first_seq(t), seq;
+    bool found;
+    uint32_t i = km_find(&j->km[o], t, j->kh[r], jk, klen, &found);
+
+    if (!found) {
+        return LM_OK;
+    }
+    for (seq = j->km[o].s[i].seq; seq >= first && seq != 0;) {
+        const void *v;
+        uint32_t vlen, kl;
+        const uint8_t *key;
+        int64_t a, b;
+        uint64_t prev;
+        if (lm_table_at(t, seq, &v, &vlen, NULL) != LM_OK ||
+            irow_parse(v, vlen, &prev, &a, &b, &key, &kl) != LM_OK) {
+            return lm_op_fail(op, LM_ESTATE, "a stored %s row is missing or corrupt (number %llu)",
+                              side_name[o], (unsigned long long)seq);
+        }
+        if (port == 0 ? (a >= j->t0[r] && a <= j->t1[r]) : (j->t0[r] >= a && j->t0[r] <= b)) {
+            if (ENSURE(j->cands, j->ccap, (uint64_t)*ncand + 1) != LM_OK) {
+                return LM_ENOMEM;
+            }
+            j->cands[(*ncand)++] =
+                (cand){r, 0, (const uint8_t *)v + IROW_HDR + kl, vlen - IROW_HDR - kl};
+        }
+        if (prev >= seq) {
+            return lm_op_fail(op, LM_ESTATE, "a stored %s row's chain goes forward", side_name[o]);
+        }
+        seq = prev;
+    }
+    return LM_OK;
+}
+
+/* Interval join, at the start: the key maps from the restored tables. */
+static int
+irow_rebuild(lm_op *op, join_state *j, uint32_t port)
+{
+    lm_table *t = j->tab[port];
+
+    for (uint64_t seq = lm_table_first_seq(t); seq < lm_table_next_seq(t); seq++) {
+        const void *v;
+        uint32_t vlen, kl;
+        const uint8_t *key;
+        int64_t a, b;
+        uint64_t prev, p2;
+        int rv;
+        if (lm_table_at(t, seq, &v, &vlen, NULL) != LM_OK) {
+            continue;
+        }
+        if (irow_parse(v, vlen, &prev, &a, &b, &key, &kl) != LM_OK) {
+            return lm_op_fail(op, LM_EPROTO, "a restored %s row is corrupt", side_name[port]);
+        }
+        if ((rv = km_put(&j->km[port], t, XXH3_64bits(key, kl), key, kl, seq, &p2)) != LM_OK) {
+            return rv;
+        }
+    }
+    return LM_OK;
+}
+
 /* Expiry: the entry leaves the index with its row. */
 static int
 unindex_visit(void *arg, const void *key, uint32_t klen, int64_t ts, void *val, uint32_t vlen)
@@ -2116,7 +2417,9 @@ join_on_batch(lm_op *op, uint32_t port, lm_batch *b)
                 ix_prefetch(&j->ix[1 - port], j->kh[r1 + 8]);
             }
             j->rstart[r1] = ncand;
-            if (j->kst[r1] == ROW_OK && (rv = probe_row(op, j, port, r1, &ncand)) != LM_OK) {
+            if (j->kst[r1] == ROW_OK &&
+                (rv = s->kind == KIND_INTERVAL ? irow_probe(op, j, port, r1, &ncand)
+                                               : probe_row(op, j, port, r1, &ncand)) != LM_OK) {
                 goto out;
             }
             r1++;
@@ -2143,9 +2446,6 @@ join_on_batch(lm_op *op, uint32_t port, lm_batch *b)
          * expiry already behind the watermark) is not kept. */
         for (uint32_t r = 0; r < n; r++) {
             int64_t exp;
-            if (r + 8 < n) {
-                ix_prefetch(&j->ix[port], j->kh[r + 8]);
-            }
             if (j->kst[r] != ROW_OK) {
                 continue;
             }
@@ -2153,7 +2453,7 @@ join_on_batch(lm_op *op, uint32_t port, lm_batch *b)
             if (exp < j->wm) {
                 continue;
             }
-            if ((rv = store_row(op, j, port, b, r, NULL, 0, exp, j->t0[r], j->t1[r])) != LM_OK) {
+            if ((rv = irow_store(op, j, port, b, r, exp, j->t0[r], j->t1[r])) != LM_OK) {
                 goto out;
             }
         }
@@ -2175,7 +2475,11 @@ join_on_watermark(lm_op *op, int64_t wm)
     }
     if (s->kind == KIND_INTERVAL || (s->kind == KIND_JOIN && s->ttl)) {
         for (uint32_t p = 0; p < 2; p++) {
-            if ((rv = lm_table_expire(j->tab[p], j->wm, unindex_visit, &j->ix[p])) != 0) {
+            /* the interval join's chains and key map need nothing: rows
+             * below the table's first number are simply gone */
+            if ((rv = lm_table_expire(j->tab[p], j->wm,
+                                      s->kind == KIND_INTERVAL ? NULL : unindex_visit,
+                                      &j->ix[p])) != 0) {
                 return rv;
             }
         }

@@ -1239,7 +1239,7 @@ START_TEST(test_join_state_stays_bounded)
     static const struct {
         const char *op;
         lm_table_kind kind;
-    } joins[] = {{"ij", LM_TABLE_EXPIRING}, {"wj", LM_TABLE_EXPIRING}, {"tj", LM_TABLE_EXPIRING}};
+    } joins[] = {{"ij", LM_TABLE_APPEND}, {"wj", LM_TABLE_EXPIRING}, {"tj", LM_TABLE_EXPIRING}};
 
     for (size_t i = 0; i < sizeof(joins) / sizeof(joins[0]); i++) {
         for (int side = 0; side < 2; side++) {

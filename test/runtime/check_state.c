@@ -2014,6 +2014,277 @@ START_TEST(test_storage_read_missing_and_paths)
 }
 END_TEST
 
+/* --- APPEND tables ------------------------------------------------------------ */
+
+/* A model of an append table: entry i (number i + 1) with its time, value
+ * and whether it is present. */
+typedef struct amodel {
+    int64_t *ts;
+    uint32_t *val; /* the value is 4 bytes of it, repeated (val % 7 + 1) times */
+    uint8_t *live;
+    uint64_t n, first; /* entries appended; numbers below first are gone */
+} amodel;
+
+static uint32_t
+aval(uint32_t v, uint8_t *buf)
+{
+    uint32_t reps = v % 7 + 1;
+    for (uint32_t k = 0; k < reps; k++) {
+        memcpy(buf + 4 * k, &v, 4);
+    }
+    return 4 * reps;
+}
+
+/* The table holds exactly the model's present entries. */
+static void
+acheck(lm_table *t, const amodel *m)
+{
+    uint64_t live = 0;
+
+    CHECK_EQ(lm_table_next_seq(t), m->n + 1);
+    for (uint64_t i = 0; i < m->n; i++) {
+        const void *v;
+        uint32_t vlen;
+        int64_t ts;
+        int rv = lm_table_at(t, i + 1, &v, &vlen, &ts);
+        bool want = i + 1 >= m->first && m->live[i];
+        REQUIRE((rv == LM_OK) == want, "entry %" PRIu64 ": %s, expected %s", i + 1, lm_errname(rv),
+                want ? "present" : "gone");
+        if (want) {
+            uint8_t buf[32];
+            uint32_t len = aval(m->val[i], buf);
+            CHECK_EQ(vlen, len);
+            REQUIRE(memcmp(v, buf, len) == 0, "entry %" PRIu64 ": other bytes", i + 1);
+            CHECK_EQ(ts, m->ts[i]);
+            live++;
+        }
+    }
+    CHECK_EQ(lm_table_count(t), live);
+    CHECK_EQ(scan_count(t), live);
+}
+
+static int
+order_visit(void *arg, const void *key, uint32_t klen, int64_t ts, void *val, uint32_t vlen)
+{
+    uint64_t *last = arg, seq = 0;
+    (void)ts;
+    (void)val;
+    (void)vlen;
+    REQUIRE(klen == 8, "an append table's key is its 8-byte number");
+    for (int i = 7; i >= 0; i--) {
+        seq = seq << 8 | ((const uint8_t *)key)[i];
+    }
+    REQUIRE(seq > *last, "visited %" PRIu64 " after %" PRIu64, seq, *last);
+    *last = seq;
+    return 0;
+}
+
+START_TEST(test_state_append_numbers_reads_removes_and_expires_in_order)
+{
+    lm_table *t = new_table(LM_TABLE_APPEND, "buf", 0), *bad = NULL;
+    const void *v;
+    uint32_t vlen;
+    int64_t ts;
+    uint64_t seq, last = 0;
+
+    CHECK_EQ(lm_table_new(LM_TABLE_APPEND, "buf", 8, &bad), LM_EINVAL); /* no fixed size */
+    CHECK_EQ(lm_table_next_seq(t), 1);
+    CHECK_EQ(lm_table_min_time(t), INT64_MAX);
+    for (int i = 0; i < 10; i++) {
+        char val[16];
+        int n = snprintf(val, sizeof(val), "row%d", i);
+        /* times rise, but entry 5 (number 6) comes late: time 1 */
+        CHECK_EQ(lm_table_append(t, i == 5 ? 1 : i * 10, val, (uint32_t)n, &seq), LM_OK);
+        CHECK_EQ(seq, (uint64_t)i + 1);
+    }
+    CHECK_EQ(lm_table_count(t), 10);
+    CHECK_EQ(lm_table_at(t, 3, &v, &vlen, &ts), LM_OK);
+    CHECK(vlen == 4 && memcmp(v, "row2", 4) == 0 && ts == 20);
+    CHECK_EQ(lm_table_at(t, 0, &v, &vlen, &ts), LM_ENOTFOUND);
+    CHECK_EQ(lm_table_at(t, 11, &v, &vlen, &ts), LM_ENOTFOUND);
+    /* keyed access does not apply */
+    CHECK_EQ(lm_table_put(t, "k", 1, 0, "v", 1), LM_EINVAL);
+    CHECK_EQ(lm_table_get(t, "k", 1, &v, &vlen, &ts), LM_EINVAL);
+    CHECK_EQ(lm_table_delete(t, "k", 1), LM_EINVAL);
+    CHECK_NULL(lm_table_find(t, "k", 1));
+    CHECK_EQ(lm_table_remove_at(t, 4), LM_OK);
+    CHECK_EQ(lm_table_remove_at(t, 4), LM_ENOTFOUND);
+    CHECK_EQ(lm_table_count(t), 9);
+    CHECK_EQ(lm_table_scan(t, order_visit, &last), 0);
+    CHECK_EQ(last, 10);
+    /* expiry: from the oldest number while the time has passed */
+    CHECK_EQ(lm_table_min_time(t), 0);
+    CHECK_EQ(lm_table_expire(t, 25, NULL, NULL), 0); /* 1, 2, 3 (0, 10, 20); 4 was removed */
+    CHECK_EQ(lm_table_first_seq(t), 5);
+    CHECK_EQ(lm_table_at(t, 3, &v, &vlen, &ts), LM_ENOTFOUND);
+    CHECK_EQ(lm_table_expire(t, 45, NULL, NULL), 0); /* 5 (40) and 6 (time 1); 7 (60) stops */
+    CHECK_EQ(lm_table_first_seq(t), 7);
+    CHECK_EQ(lm_table_count(t), 4);
+    CHECK_EQ(lm_table_min_time(t), 60);
+    last = 0;
+    CHECK_EQ(lm_table_expire(t, INT64_MAX, order_visit, &last), 0);
+    CHECK_EQ(last, 10);
+    CHECK_EQ(lm_table_count(t), 0);
+    CHECK_EQ(lm_table_bytes(t), 0);
+    CHECK_EQ(lm_table_append(t, 5, "x", 1, &seq), LM_OK);
+    CHECK_EQ(seq, 11); /* numbers go on */
+    lm_table_free(t);
+}
+END_TEST
+
+/* A later entry with an earlier time waits behind the one before it. */
+START_TEST(test_state_append_expiry_stops_at_an_entry_still_to_come)
+{
+    lm_table *t = new_table(LM_TABLE_APPEND, "buf", 0);
+    uint64_t seq;
+
+    CHECK_EQ(lm_table_append(t, 100, "a", 1, &seq), LM_OK);
+    CHECK_EQ(lm_table_append(t, 5, "b", 1, &seq), LM_OK);
+    CHECK_EQ(lm_table_expire(t, 50, NULL, NULL), 0);
+    CHECK_EQ(lm_table_count(t), 2); /* "b" is held back by "a" */
+    CHECK_EQ(lm_table_expire(t, 101, NULL, NULL), 0);
+    CHECK_EQ(lm_table_count(t), 0);
+    lm_table_free(t);
+}
+END_TEST
+
+/* Memory follows what is held: entries that expire give their bytes back. */
+START_TEST(test_state_append_memory_follows_the_window)
+{
+    lm_table *t = new_table(LM_TABLE_APPEND, "buf", 0);
+    uint8_t val[200];
+    uint64_t seq;
+    size_t base = 0;
+
+    memset(val, 'v', sizeof(val));
+    for (int64_t i = 0; i < 2000000; i++) {
+        REQUIRE(lm_table_append(t, i, val, sizeof(val), &seq) == LM_OK, "append %" PRId64, i);
+        if (i % 1000 == 999) {
+            CHECK_EQ(lm_table_expire(t, i - 10000, NULL, NULL), 0);
+        }
+        if (i == 100000) {
+            base = heap_in_use();
+        }
+    }
+    CHECK(lm_table_count(t) <= 11000);
+    /* 2 million 200-byte entries went through; about 10,000 are held */
+    REQUIRE(heap_in_use() < base + (8u << 20), "heap grew from %zu to %zu bytes", base,
+            heap_in_use());
+    lm_table_free(t);
+}
+END_TEST
+
+/* Random appends, removals and expiry over many epochs: the snapshot chain
+ * restored into a fresh table gives the model, and a restored table goes
+ * on as the original. */
+START_TEST(test_state_append_snapshot_roundtrip_random)
+{
+    uint64_t rs = 42;
+    amodel m = {0};
+    snap chain[64];
+    uint32_t nchain = 0;
+    lm_table *t = new_table(LM_TABLE_APPEND, "buf", 0);
+    uint64_t prev = 0, cap = 200000;
+
+    m.ts = calloc(cap, sizeof(int64_t));
+    m.val = calloc(cap, sizeof(uint32_t));
+    m.live = calloc(cap, 1);
+    m.first = 1;
+    for (uint64_t epoch = 1; epoch <= 40; epoch++) {
+        uint32_t ops = rnd_below(&rs, 3000);
+        for (uint32_t k = 0; k < ops; k++) {
+            uint32_t what = rnd_below(&rs, 100);
+            if (what < 80 && m.n < cap) {
+                uint8_t buf[32];
+                uint32_t v = (uint32_t)rnd(&rs);
+                int64_t ts = (int64_t)m.n * 10 + rnd_below(&rs, 50); /* nearly in order */
+                uint64_t seq;
+                CHECK_EQ(lm_table_append(t, ts, buf, aval(v, buf), &seq), LM_OK);
+                CHECK_EQ(seq, m.n + 1);
+                m.ts[m.n] = ts;
+                m.val[m.n] = v;
+                m.live[m.n] = 1;
+                m.n++;
+            } else if (what < 95 && m.n > m.first) {
+                uint64_t seq = m.first + rnd(&rs) % (m.n + 1 - m.first);
+                int rv = lm_table_remove_at(t, seq);
+                CHECK_EQ(rv, m.live[seq - 1] ? LM_OK : LM_ENOTFOUND);
+                m.live[seq - 1] = 0;
+            } else if (m.n > 0) {
+                int64_t upto = m.ts[m.n - 1] - (int64_t)rnd_below(&rs, 3000);
+                CHECK_EQ(lm_table_expire(t, upto, NULL, NULL), 0);
+                while (m.first <= m.n && (!m.live[m.first - 1] || m.ts[m.first - 1] < upto)) {
+                    m.live[m.first - 1] = 0;
+                    m.first++;
+                }
+            }
+        }
+        acheck(t, &m);
+        chain[nchain] = take_snapshot(t, epoch, prev);
+        if (chain[nchain].full) {
+            for (uint32_t i = 0; i < nchain; i++) {
+                free(chain[i].p);
+            }
+            chain[0] = chain[nchain];
+            nchain = 0;
+        }
+        nchain++;
+        prev = epoch;
+        {
+            lm_table *r = new_table(LM_TABLE_APPEND, "buf", 0);
+            for (uint32_t i = 0; i < nchain; i++) {
+                restore_ok(r, &chain[i]);
+            }
+            acheck(r, &m);
+            if (epoch % 7 == 0) {
+                /* go on from the restored table, as after a recovery */
+                lm_table_free(t);
+                t = r;
+            } else {
+                lm_table_free(r);
+            }
+        }
+    }
+    for (uint32_t i = 0; i < nchain; i++) {
+        free(chain[i].p);
+    }
+    free(m.ts);
+    free(m.val);
+    free(m.live);
+    lm_table_free(t);
+}
+END_TEST
+
+START_TEST(test_state_append_restore_rejects_bad_numbers)
+{
+    lm_table *t = new_table(LM_TABLE_APPEND, "buf", 0), *r;
+    uint64_t seq;
+    snap s1, s2;
+    lm_error err;
+
+    CHECK_EQ(lm_table_append(t, 1, "a", 1, &seq), LM_OK);
+    s1 = take_snapshot(t, 1, 0);
+    CHECK_EQ(lm_table_append(t, 2, "b", 1, &seq), LM_OK);
+    s2 = take_snapshot(t, 2, 1);
+    CHECK(!s2.full);
+    /* an incremental snapshot on a table that does not have its base */
+    r = new_table(LM_TABLE_APPEND, "buf", 0);
+    restore_ok(r, &s1);
+    restore_ok(r, &s2);
+    CHECK_EQ(lm_table_count(r), 2);
+    /* applied twice: entry 2 again */
+    CHECK_EQ(lm_table_restore(r, s2.p, s2.len, &err), LM_EPROTO);
+    lm_table_free(r);
+    /* the snapshot of an append table does not fit a keyed one */
+    r = new_table(LM_TABLE_EXPIRING, "buf", 0);
+    CHECK_EQ(lm_table_restore(r, s1.p, s1.len, &err), LM_EPROTO);
+    lm_table_free(r);
+    free(s1.p);
+    free(s2.p);
+    lm_table_free(t);
+}
+END_TEST
+
 Suite *
 state_suite(void)
 {
@@ -2047,6 +2318,16 @@ state_suite(void)
     tcase_add_test(ts, test_state_restore_keeps_times_for_expiry);
     tcase_add_test(ts, test_state_restore_full_replaces_and_chain_walks_back);
     suite_add_tcase(s, ts);
+    {
+        TCase *ta = tcase_create("append");
+        tcase_add_test(ta, test_state_append_numbers_reads_removes_and_expires_in_order);
+        tcase_add_test(ta, test_state_append_expiry_stops_at_an_entry_still_to_come);
+        tcase_add_test(ta, test_state_append_memory_follows_the_window);
+        tcase_add_test(ta, test_state_append_snapshot_roundtrip_random);
+        tcase_add_test(ta, test_state_append_restore_rejects_bad_numbers);
+        tcase_set_timeout(ta, 30);
+        suite_add_tcase(s, ta);
+    }
 
     tcase_add_test(tb, test_state_restore_rejects_every_truncation);
     tcase_add_test(tb, test_state_restore_rejects_flipped_bytes);
