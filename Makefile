@@ -159,13 +159,13 @@ test: all fuzz-build
 
 fuzz: SHELL := /bin/bash
 
-# QUERIES=q5,q7 EVENTS=1000000 PARALLELISM=1,2 pick a subset of Nexmark.
+# QUERIES=q5,q7 EVENTS=1000000 PARALLELISM=1,2 RUNS=3 pick a subset of Nexmark.
 bench: all
 	@mkdir -p build/bench
 	$(BIN)/lm-bench-runtime --json build/bench/results.jsonl
 	$(BIN)/lm-bench-nexmark --json build/bench/results.jsonl --table build/bench/nexmark.txt \
 	    $(if $(QUERIES),--queries $(QUERIES)) $(if $(EVENTS),--events $(EVENTS)) \
-	    $(if $(PARALLELISM),--parallelism $(PARALLELISM))
+	    $(if $(PARALLELISM),--parallelism $(PARALLELISM)) $(if $(RUNS),--runs $(RUNS))
 
 run: all
 	@scripts/run.sh $(BIN)

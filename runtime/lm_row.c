@@ -6,14 +6,16 @@
 #include <math.h>
 #include <string.h>
 
-static int
-put8(lm_buf *out, uint64_t v)
+static inline void
+store8(uint8_t *p, uint64_t v)
 {
-    uint8_t b[8];
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, 8);
+#else
     for (int i = 0; i < 8; i++) {
-        b[i] = (uint8_t)(v >> (8 * i));
+        p[i] = (uint8_t)(v >> (8 * i));
     }
-    return lm_buf_append(out, b, 8);
+#endif
 }
 
 static uint64_t
@@ -30,25 +32,40 @@ int
 lm_row_encode(const lm_batch *b, const uint32_t *cols, uint32_t n, uint32_t r, lm_buf *out,
               bool *has_null)
 {
-    static const uint8_t null_tag = 0, val_tag = 1;
     bool any_null = false;
+    size_t need = 0;
+    uint8_t *w;
 
+    /* the size first, so that the bytes go in with one reservation */
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t c = cols[i];
+        lm_type t = b->schema->fields[c].type;
+        if (lm_batch_is_null(b, c, r)) {
+            need += 1;
+        } else if (t == LM_TYPE_BOOL) {
+            need += 2;
+        } else if (lm_type_is_varwidth(t)) {
+            const int32_t *off = b->cols[c].values;
+            need += 5 + (size_t)(off[r + 1] - off[r]);
+        } else {
+            need += 9;
+        }
+    }
+    if (lm_buf_reserve(out, need) != LM_OK) {
+        return LM_ENOMEM;
+    }
+    w = (uint8_t *)out->p + out->len;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t c = cols[i];
         const lm_column *col = &b->cols[c];
-        int rv;
         if (lm_batch_is_null(b, c, r)) {
             any_null = true;
-            if (lm_buf_append(out, &null_tag, 1) != LM_OK) {
-                return LM_ENOMEM;
-            }
+            *w++ = 0;
             continue;
         }
-        if (lm_buf_append(out, &val_tag, 1) != LM_OK) {
-            return LM_ENOMEM;
-        }
+        *w++ = 1;
         switch (b->schema->fields[c].type) {
-        case LM_TYPE_BOOL: rv = lm_buf_append(out, (const uint8_t *)col->values + r, 1); break;
+        case LM_TYPE_BOOL: *w++ = ((const uint8_t *)col->values)[r]; break;
         case LM_TYPE_FLOAT64: {
             double d = ((const double *)col->values)[r];
             uint64_t bits;
@@ -59,27 +76,32 @@ lm_row_encode(const lm_batch *b, const uint32_t *cols, uint32_t n, uint32_t r, l
                 d = NAN;
             }
             memcpy(&bits, &d, 8);
-            rv = put8(out, bits);
+            store8(w, bits);
+            w += 8;
             break;
         }
         case LM_TYPE_UTF8:
         case LM_TYPE_BINARY: {
             const int32_t *off = col->values;
             uint32_t len = (uint32_t)(off[r + 1] - off[r]);
-            uint8_t lb[4] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
-                             (uint8_t)(len >> 24)};
-            rv = lm_buf_append(out, lb, 4);
-            if (rv == LM_OK && len > 0) {
-                rv = lm_buf_append(out, col->data + off[r], len);
+            w[0] = (uint8_t)len;
+            w[1] = (uint8_t)(len >> 8);
+            w[2] = (uint8_t)(len >> 16);
+            w[3] = (uint8_t)(len >> 24);
+            w += 4;
+            if (len > 0) {
+                memcpy(w, col->data + off[r], len);
+                w += len;
             }
             break;
         }
-        default: rv = put8(out, (uint64_t)((const int64_t *)col->values)[r]); break;
-        }
-        if (rv != LM_OK) {
-            return LM_ENOMEM;
+        default:
+            store8(w, (uint64_t)((const int64_t *)col->values)[r]);
+            w += 8;
+            break;
         }
     }
+    out->len += need;
     if (has_null != NULL) {
         *has_null = any_null;
     }

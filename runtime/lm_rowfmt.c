@@ -29,8 +29,8 @@ lm_buf_fini(lm_buf *b)
     lm_buf_init(b);
 }
 
-static int
-reserve(lm_buf *b, size_t n)
+int
+lm_buf_reserve(lm_buf *b, size_t n)
 {
     size_t cap;
     char *p;
@@ -56,7 +56,7 @@ lm_buf_append(lm_buf *b, const void *p, size_t n)
     if (n == 0) {
         return LM_OK;
     }
-    if (reserve(b, n) != LM_OK) {
+    if (lm_buf_reserve(b, n) != LM_OK) {
         return LM_ENOMEM;
     }
     memcpy(b->p + b->len, p, n);
@@ -73,7 +73,7 @@ lm_buf_printf(lm_buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || reserve(b, (size_t)n + 1) != LM_OK) {
+    if (n < 0 || lm_buf_reserve(b, (size_t)n + 1) != LM_OK) {
         return LM_ENOMEM;
     }
     va_start(ap, fmt);
@@ -107,7 +107,7 @@ static int
 json_string(lm_buf *out, const uint8_t *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    if (reserve(out, n * 6 + 2) != LM_OK) {
+    if (lm_buf_reserve(out, n * 6 + 2) != LM_OK) {
         return LM_ENOMEM;
     }
     out->p[out->len++] = '"';
@@ -179,7 +179,7 @@ static int
 hex_bytes(lm_buf *out, const uint8_t *p, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    if (reserve(out, n * 2) != LM_OK) {
+    if (lm_buf_reserve(out, n * 2) != LM_OK) {
         return LM_ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
@@ -233,7 +233,7 @@ csv_field(lm_buf *out, const uint8_t *p, size_t n)
     if (!quote) {
         return lm_buf_append(out, p, n);
     }
-    if (reserve(out, n * 2 + 2) != LM_OK) {
+    if (lm_buf_reserve(out, n * 2 + 2) != LM_OK) {
         return LM_ENOMEM;
     }
     out->p[out->len++] = '"';

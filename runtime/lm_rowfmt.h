@@ -35,6 +35,8 @@ typedef struct lm_buf {
 void lm_buf_init(lm_buf *b);
 void lm_buf_fini(lm_buf *b);
 int lm_buf_append(lm_buf *b, const void *p, size_t n); /* LM_OK or LM_ENOMEM */
+/* Makes room for n more bytes (b->p + b->len .. + n). LM_OK or LM_ENOMEM. */
+int lm_buf_reserve(lm_buf *b, size_t n);
 int lm_buf_printf(lm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Appends row r of b as a JSON object and a newline. LM_OK or LM_ENOMEM. */
