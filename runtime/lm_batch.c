@@ -244,6 +244,14 @@ lm_batch_clear(lm_batch *b)
     b->nrows = 0;
 }
 
+static int data_reserve(lm_column *c, size_t extra);
+
+int
+lm_batch_reserve_bytes(lm_batch *b, uint32_t col, size_t extra)
+{
+    return data_reserve(&b->cols[col], extra);
+}
+
 /* Makes room for extra bytes in a var-width column's data. */
 static int
 data_reserve(lm_column *c, size_t extra)
@@ -270,6 +278,7 @@ data_reserve(lm_column *c, size_t extra)
     }
     c->data = d;
     c->data_cap = (uint32_t)cap;
+    c->own |= LM_COL_OWN_DATA;
     return LM_OK;
 }
 
@@ -386,6 +395,12 @@ validity_ensure(lm_batch *b, lm_column *c)
     memset(c->validity, 0xff, nbytes);
     c->own |= LM_COL_OWN_VALIDITY;
     return LM_OK;
+}
+
+int
+lm_batch_reserve_nulls(lm_batch *b, uint32_t col)
+{
+    return validity_ensure(b, &b->cols[col]);
 }
 
 int

@@ -190,6 +190,16 @@ lm_batch_is_null(const lm_batch *b, uint32_t col, uint32_t row)
  * validated. */
 int lm_batch_put_bytes(lm_batch *b, uint32_t col, uint32_t row, const void *p, uint32_t len);
 
+/* Makes room for extra more bytes in var-width column col's data, for a
+ * builder that writes them in place (at cols[col].data + data_len, then
+ * advancing data_len, vcount and the offsets itself, as put_bytes does).
+ * LM_OK, LM_ENOMEM, LM_ETOOBIG (past 2 GiB). */
+int lm_batch_reserve_bytes(lm_batch *b, uint32_t col, size_t extra);
+
+/* Makes column col's validity bitmap (all rows valid) if it has none, for a
+ * builder that clears bits in place. LM_OK or LM_ENOMEM. */
+int lm_batch_reserve_nulls(lm_batch *b, uint32_t col);
+
 /* Marks (col, row) null (for var-width columns, also appends an empty
  * value, so row must be the column's next value). Returns LM_OK or
  * LM_ENOMEM. The column must be nullable (not checked here). */

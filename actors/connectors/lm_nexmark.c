@@ -239,6 +239,12 @@ static const opt_def OPTS[] = {
      offsetof(lm_nexmark_cfg, ooo_group)},
 };
 
+const char *
+lm_nexmark_option(uint32_t i)
+{
+    return i < sizeof(OPTS) / sizeof(OPTS[0]) ? OPTS[i].name : NULL;
+}
+
 int
 lm_nexmark_cfg_set(lm_nexmark_cfg *cfg, const char *option, const char *value, lm_error *err)
 {
@@ -1214,52 +1220,6 @@ typedef struct plan {
     uint16_t idx[3][CHUNK]; /* the rows of each kind, in order */
 } plan;
 
-/* Makes room for extra bytes in a var-width column (as lm_batch.c does). */
-static int
-data_reserve(lm_column *c, size_t extra)
-{
-    size_t need = (size_t)c->data_len + extra, cap;
-    uint8_t *d;
-
-    if (need > INT32_MAX) {
-        return LM_ETOOBIG;
-    }
-    if (need <= c->data_cap) {
-        return LM_OK;
-    }
-    cap = c->data_cap < 256 ? 256 : (size_t)c->data_cap * 2;
-    while (cap < need) {
-        cap *= 2;
-    }
-    if (cap > INT32_MAX) {
-        cap = INT32_MAX;
-    }
-    if ((d = realloc(c->data, cap)) == NULL) {
-        return LM_ENOMEM;
-    }
-    c->data = d;
-    c->data_cap = (uint32_t)cap;
-    c->own |= LM_COL_OWN_DATA;
-    return LM_OK;
-}
-
-/* Allocates the validity bitmap (all valid) if the column has none. */
-static int
-validity_ensure(const lm_batch *b, lm_column *c)
-{
-    size_t nbytes = ((size_t)b->capacity + 7) / 8;
-
-    if (c->validity != NULL) {
-        return LM_OK;
-    }
-    if ((c->validity = malloc(nbytes > 0 ? nbytes : 1)) == NULL) {
-        return LM_ENOMEM;
-    }
-    memset(c->validity, 0xff, nbytes > 0 ? nbytes : 1);
-    c->own |= LM_COL_OWN_VALIDITY;
-    return LM_OK;
-}
-
 /* Bytes a chunk may write into a var-width column: the longest value per
  * row, plus slack for the fixed-size copies of extra(). */
 static size_t
@@ -1673,13 +1633,13 @@ lm_nexmark_fill(const lm_nexmark_gen *g, const lm_nexmark_cols *cols, lm_nexmark
          * at the previous chunk */
         for (uint32_t i = 0; i < cols->n && pl->count > 0; i++) {
             lm_nexmark_col cc = (lm_nexmark_col)cols->col[i];
-            lm_column *col = &b->cols[i];
             uint8_t kind = COL_KIND[cc];
             if (kind != KIND_NONE && (pl->kinds & ~(1u << kind)) != 0 &&
-                validity_ensure(b, col) != LM_OK) {
+                lm_batch_reserve_nulls(b, i) != LM_OK) {
                 rv = LM_ENOMEM;
             } else if (lm_type_is_varwidth(COLS[cc].type)) {
-                rv = data_reserve(col, col_max_bytes(cc, kind < 3 ? pl->nkind[kind] : pl->count));
+                rv = lm_batch_reserve_bytes(
+                    b, i, col_max_bytes(cc, kind < 3 ? pl->nkind[kind] : pl->count));
             }
             if (rv != LM_OK) {
                 goto out;

@@ -73,6 +73,10 @@ void lm_nexmark_cfg_defaults(lm_nexmark_cfg *cfg);
  * make all three proportions 0. On error cfg is unchanged. */
 int lm_nexmark_cfg_set(lm_nexmark_cfg *cfg, const char *option, const char *value, lm_error *err);
 
+/* The name of option i (0, 1, ...) that lm_nexmark_cfg_set takes, or NULL
+ * past the last. */
+const char *lm_nexmark_option(uint32_t i);
+
 /* Checks a whole configuration (one built field by field rather than with
  * lm_nexmark_cfg_set). Returns LM_OK or LM_ECONFIG naming the option. */
 int lm_nexmark_cfg_check(const lm_nexmark_cfg *cfg, lm_error *err);

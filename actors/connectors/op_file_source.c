@@ -145,12 +145,6 @@ fs_prepare(const lm_op_def *def, void **spec, lm_error *err)
         (rv = lm_op_cfg_i64(def->config, "max_record_bytes", 64 << 20, 1, INT32_MAX, &s->max_record,
                             err)) != LM_OK) {
         free(s);
-        if (rv == LM_ENOTFOUND) { /* a required key is missing: bad configuration */
-            rv = LM_EINVAL;
-            if (err != NULL) {
-                err->code = rv;
-            }
-        }
         return rv;
     }
     if (strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0) {

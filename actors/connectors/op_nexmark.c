@@ -38,20 +38,6 @@ typedef struct nx_state {
     struct timespec t0;
 } nx_state;
 
-static const char *const options[] = {"events.num",
-                                      "first-event.rate",
-                                      "next-event.rate",
-                                      "emit.rate",
-                                      "person.proportion",
-                                      "auction.proportion",
-                                      "bid.proportion",
-                                      "seed",
-                                      "base-time",
-                                      "out-of-order.group",
-                                      "kinds",
-                                      "columns",
-                                      NULL};
-
 static void
 spec_free(void *p)
 {
@@ -78,8 +64,19 @@ nx_prepare(const lm_op_def *def, void **spec, lm_error *err)
     if (s == NULL) {
         return LM_ENOMEM;
     }
-    if ((rv = lm_op_cfg_only(def->config, options, err)) != LM_OK) {
-        goto fail;
+    {
+        /* the generator's options, "kinds" and "columns" */
+        const char *keys[32];
+        uint32_t n = 0;
+        while (n < 29 && (keys[n] = lm_nexmark_option(n)) != NULL) {
+            n++;
+        }
+        keys[n++] = "kinds";
+        keys[n++] = "columns";
+        keys[n] = NULL;
+        if ((rv = lm_op_cfg_only(def->config, keys, err)) != LM_OK) {
+            goto fail;
+        }
     }
     lm_nexmark_cfg_defaults(&s->cfg);
     json_object_foreach((json_t *)def->config, key, v)

@@ -87,12 +87,12 @@ lm_op_kind_names(const char **names, uint32_t cap)
 }
 
 int
-lm_op_cfg_only(const json_t *cfg, const char *const *keys, lm_error *err)
+lm_op_json_only(const json_t *obj, const char *const *keys, const char *where, lm_error *err)
 {
     const char *key;
     json_t *v;
 
-    json_object_foreach((json_t *)cfg, key, v)
+    json_object_foreach((json_t *)obj, key, v)
     {
         size_t n = 0;
         bool ok = false;
@@ -101,11 +101,17 @@ lm_op_cfg_only(const json_t *cfg, const char *const *keys, lm_error *err)
         }
         if (!ok) {
             char hint[96];
-            return lm_error_set(err, LM_EINVAL, "config: unknown key '%s'%s", key,
+            return lm_error_set(err, LM_EINVAL, "%s: unknown key '%s'%s", where, key,
                                 lm_text_suggest(key, keys, n, hint, sizeof(hint)));
         }
     }
     return LM_OK;
+}
+
+int
+lm_op_cfg_only(const json_t *cfg, const char *const *keys, lm_error *err)
+{
+    return lm_op_json_only(cfg, keys, "config", err);
 }
 
 int

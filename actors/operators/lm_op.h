@@ -167,6 +167,10 @@ int lm_op_cfg_i64(const json_t *cfg, const char *key, int64_t def, int64_t min, 
 int lm_op_cfg_bool(const json_t *cfg, const char *key, bool def, bool *out, lm_error *err);
 /* Checks that cfg has only the keys listed (NULL-terminated). */
 int lm_op_cfg_only(const json_t *cfg, const char *const *keys, lm_error *err);
+
+/* The same for any JSON object, with `where` leading the message ("where:
+ * unknown key 'x' (did you mean ...?)"). */
+int lm_op_json_only(const json_t *obj, const char *const *keys, const char *where, lm_error *err);
 /* The index of a column named name in s, with a message (and a suggestion)
  * when there is none. */
 int lm_op_column(const lm_schema *s, const char *name, uint32_t *out, lm_error *err);

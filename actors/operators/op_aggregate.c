@@ -476,12 +476,6 @@ agg_prepare_common(const lm_op_def *def, bool updating, void **spec, lm_error *e
     return LM_OK;
 fail:
     spec_free(s);
-    if (rv == LM_ENOTFOUND) { /* a required key is missing: bad configuration */
-        rv = LM_EINVAL;
-        if (err != NULL) {
-            err->code = rv;
-        }
-    }
     return rv;
 }
 

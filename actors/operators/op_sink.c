@@ -194,12 +194,6 @@ file_prepare(const lm_op_def *def, void **spec, lm_error *err)
         (rv = lm_op_cfg_i64(def->config, "rolling_ms", 0, 0, INT64_MAX, &s->rolling_ms, err)) !=
             LM_OK) {
         free(s);
-        if (rv == LM_ENOTFOUND) { /* a required key is missing: bad configuration */
-            rv = LM_EINVAL;
-            if (err != NULL) {
-                err->code = rv;
-            }
-        }
         return rv;
     }
     if (strcmp(fmt, "json") != 0 && strcmp(fmt, "csv") != 0) {

@@ -54,12 +54,6 @@ wm_prepare(const lm_op_def *def, void **spec, lm_error *err)
         (rv = lm_op_cfg_i64(def->config, "idle_timeout_ms", 0, 0, INT64_MAX, &s->idle_ms, err)) !=
             LM_OK) {
         free(s);
-        if (rv == LM_ENOTFOUND) { /* a required key is missing: bad configuration */
-            rv = LM_EINVAL;
-            if (err != NULL) {
-                err->code = rv;
-            }
-        }
         return rv;
     }
     if (def->inputs[0]->fields[s->col].type != LM_TYPE_TIMESTAMP) {

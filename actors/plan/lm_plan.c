@@ -136,28 +136,6 @@ suggest_op(const lm_plan *plan, const char *word, char *out, size_t cap)
     return lm_text_suggest(word, ids, plan->nops, out, cap);
 }
 
-static int
-only_keys(const json_t *obj, const char *const *keys, const char *where, lm_error *err)
-{
-    const char *key;
-    json_t *v;
-
-    json_object_foreach((json_t *)obj, key, v)
-    {
-        size_t n = 0;
-        bool ok = false;
-        while (keys[n] != NULL) {
-            ok |= strcmp(keys[n++], key) == 0;
-        }
-        if (!ok) {
-            char hint[96];
-            return lm_error_set(err, LM_EINVAL, "%s: unknown key '%s'%s", where, key,
-                                lm_text_suggest(key, keys, n, hint, sizeof(hint)));
-        }
-    }
-    return LM_OK;
-}
-
 /* Reads a positive integer member (absent: def). */
 static int
 get_count(const json_t *obj, const char *key, uint32_t def, uint32_t max, const char *where,
@@ -255,7 +233,7 @@ parse_ops(lm_plan *plan, const json_t *doc, const lm_plan_opts *opts, lm_error *
         }
         op->def.id = json_string_value(id);
         snprintf(where, sizeof(where), "operator '%s'", op->def.id);
-        if ((rv = only_keys(o, op_keys, where, err)) != LM_OK) {
+        if ((rv = lm_op_json_only(o, op_keys, where, err)) != LM_OK) {
             return rv;
         }
         for (uint32_t j = 0; j < i; j++) {
@@ -344,7 +322,7 @@ parse_edges(lm_plan *plan, const json_t *doc, lm_error *err)
         if (!json_is_object(e)) {
             return lm_error_set(err, LM_EINVAL, "%s: must be an object", where);
         }
-        if ((rv = only_keys(e, edge_keys, where, err)) != LM_OK) {
+        if ((rv = lm_op_json_only(e, edge_keys, where, err)) != LM_OK) {
             return rv;
         }
         if (!json_is_string(from) || !json_is_string(to)) {
@@ -574,7 +552,7 @@ load_doc(json_t *doc, const lm_plan_opts *opts, lm_plan **out, lm_error *err)
         return lm_error_set(err, LM_ENOMEM, "out of memory");
     }
     plan->doc = doc;
-    if ((rv = only_keys(doc, plan_keys, "plan", err)) != LM_OK) {
+    if ((rv = lm_op_json_only(doc, plan_keys, "plan", err)) != LM_OK) {
         goto fail;
     }
     for (const char *const *s = opts != NULL ? opts->sets : NULL; s != NULL && *s != NULL; s++) {

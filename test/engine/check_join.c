@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <inttypes.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +24,6 @@
 #include "lm_storage.h"
 #include "lm_taskmgr.h"
 #include "lm_test.h"
-
-extern const lm_op_kind lm_op_join, lm_op_interval_join, lm_op_window_join;
 
 #define START_MS 1700000000000LL /* event time of counter 0 */
 
@@ -51,17 +48,8 @@ fmt(const char *f, ...)
     return s;
 }
 
-/* An interval_join that reports its late rows when it closes. */
-static _Atomic uint64_t late_seen;
-static lm_op_kind counted_interval;
-
-static void
-counted_close(lm_op *op)
-{
-    /* relaxed: read after the job ended and its threads were joined */
-    atomic_fetch_add_explicit(&late_seen, op->stats.late_rows, memory_order_relaxed);
-    lm_op_interval_join.close(op);
-}
+/* The last job's result. */
+static lm_job_result last_res;
 
 static void
 setup(void)
@@ -69,15 +57,7 @@ setup(void)
     lm_log_opts lo = {LM_LOG_ERROR, LM_LOG_TEXT, false, true, NULL};
     lm_log_configure(&lo, NULL);
     snprintf(dir, sizeof(dir), "%s", lm_test_tmpdir());
-    /* Until the kinds are in the static registry (EEXIST after). */
-    lm_op_kind_register(&lm_op_join);
-    lm_op_kind_register(&lm_op_interval_join);
-    lm_op_kind_register(&lm_op_window_join);
-    counted_interval = lm_op_interval_join;
-    counted_interval.name = "interval_join_counted";
-    counted_interval.close = counted_close;
-    lm_op_kind_register(&counted_interval);
-    atomic_store(&late_seen, 0);
+    memset(&last_res, 0, sizeof(last_res));
 }
 
 static void
@@ -195,11 +175,10 @@ plan(int batch_rows, const char *const *ops, const char *const *edges)
 static void
 run(const char *json)
 {
-    lm_job_result res;
     lm_error err;
-    int rv = lm_test_run_plan(json, 2, NULL, NULL, &res, &err);
+    int rv = lm_test_run_plan(json, 2, NULL, NULL, &last_res, &err);
     ck_assert_msg(rv == LM_OK, "plan: %s", err.msg);
-    ck_assert_msg(res.state == LM_JOB_FINISHED, "job: %s", res.reason);
+    ck_assert_msg(last_res.state == LM_JOB_FINISHED, "job: %s", last_res.reason);
 }
 
 /* --- expected rows ---------------------------------------------------------- */
@@ -938,7 +917,7 @@ START_TEST(test_join_interval_late_rows_dropped_and_counted)
                                                             IV(200000), IV(0)))) "]}",
             schema),
         wmark("w", 1, "t", 50, schema),
-        opr("j", "interval_join_counted", 1,
+        opr("j", "interval_join", 1,
             "{\"left_keys\": [\"k\"], \"right_keys\": [\"k\"], \"left_time\": \"t\", "
             "\"right_time\": \"t\", \"lower_ms\": -30, \"upper_ms\": 30, \"project\": " LV_RV_PROJ
             "}",
@@ -977,7 +956,7 @@ START_TEST(test_join_interval_late_rows_dropped_and_counted)
         }
     }
     expect_output("out", &exp);
-    ck_assert_uint_eq(atomic_load(&late_seen), 2 * nlate);
+    ck_assert_uint_eq(last_res.late_rows, 2 * nlate);
     lines_free(&exp);
     free(t);
     free(late);

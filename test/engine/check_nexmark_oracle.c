@@ -148,19 +148,6 @@ split_lines(char *text, size_t len, size_t *n)
 
 /* --- the plan ----------------------------------------------------------------- */
 
-/* The generator options of a nexmark operator's config (GENERATOR.md). */
-static const char *const gen_options[] = {"events.num",
-                                          "first-event.rate",
-                                          "next-event.rate",
-                                          "emit.rate",
-                                          "person.proportion",
-                                          "auction.proportion",
-                                          "bid.proportion",
-                                          "seed",
-                                          "base-time",
-                                          "out-of-order.group",
-                                          NULL};
-
 /* A prepared plan: JSON text with the file sink, and its overrides. */
 typedef struct oracle_plan {
     char *json;  /* the plan with its sink writing JSON lines to out_dir */
@@ -207,8 +194,8 @@ check_generator(json_t *op, const char *id, lm_report *r)
     lm_error err;
 
     lm_nexmark_cfg_defaults(&cfg);
-    for (int i = 0; gen_options[i] != NULL && json_is_object(config); i++) {
-        json_t *v = json_object_get(config, gen_options[i]);
+    for (uint32_t i = 0; lm_nexmark_option(i) != NULL && json_is_object(config); i++) {
+        json_t *v = json_object_get(config, lm_nexmark_option(i));
         char buf[64];
         if (v == NULL) {
             continue;
@@ -221,10 +208,10 @@ check_generator(json_t *op, const char *id, lm_report *r)
             lm_report_fail(r,
                            "plan: nexmark operator '%s': option '%s' is neither a string nor an "
                            "integer",
-                           id, gen_options[i]);
+                           id, lm_nexmark_option(i));
             return false;
         }
-        if (lm_nexmark_cfg_set(&cfg, gen_options[i], buf, &err) != LM_OK) {
+        if (lm_nexmark_cfg_set(&cfg, lm_nexmark_option(i), buf, &err) != LM_OK) {
             lm_report_fail(r, "plan: nexmark operator '%s': %s", id, err.msg);
             return false;
         }

@@ -9,9 +9,8 @@
  * are exact), watermarks, idleness, pauses, waits for a checkpoint barrier
  * or for a file the test creates, and failures. Its position is kept in a
  * GLOBAL table, so a restored job goes on where its checkpoint was. Late
- * rows are observed twice: through "window_aggregate_counted", the window
- * aggregate with a close() that adds up op->stats.late_rows, and in the
- * job's result (lm_job_result.late_rows). "ops_fail_barrier" is a sink
+ * rows are observed in the job's result (lm_job_result.late_rows).
+ * "ops_fail_barrier" is a sink
  * that fails at a barrier, for a checkpoint that never completes. Results
  * are written by file_sink and read back as text: multisets of lines, or
  * whole files where the order or the exact bytes matter.
@@ -25,7 +24,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +40,6 @@
 #include "lm_storage.h"
 #include "lm_taskmgr.h"
 #include "lm_test.h"
-
-extern const lm_op_kind lm_op_window_aggregate;
 
 static char dir[256];
 
@@ -381,18 +377,6 @@ static const lm_op_kind fail_barrier_kind = {
     .on_barrier = fb_barrier,
 };
 
-/* The window aggregate, adding up its late rows when it closes. */
-static _Atomic uint64_t late_seen;
-static lm_op_kind counted_window;
-
-static void
-counted_close(lm_op *op)
-{
-    /* relaxed: read after the job ended and its threads were joined */
-    atomic_fetch_add_explicit(&late_seen, op->stats.late_rows, memory_order_relaxed);
-    lm_op_window_aggregate.close(op);
-}
-
 static void
 setup(void)
 {
@@ -401,11 +385,6 @@ setup(void)
     snprintf(dir, sizeof(dir), "%s", lm_test_tmpdir());
     lm_op_kind_register(&script_kind);
     lm_op_kind_register(&fail_barrier_kind);
-    counted_window = lm_op_window_aggregate;
-    counted_window.name = "window_aggregate_counted";
-    counted_window.close = counted_close;
-    lm_op_kind_register(&counted_window);
-    atomic_store(&late_seen, 0);
 }
 
 static void
@@ -537,12 +516,11 @@ run_ok(const char *plan, const lm_plan_opts *po, const lm_job_opts *jo)
     ck_assert_msg(last_res.state == LM_JOB_FINISHED, "job: %s", last_res.reason);
 }
 
-/* The late rows the window aggregates of the last run dropped: as their
- * operators counted them, and as the job's result reports them. */
+/* The late rows the operators of the last run dropped, as the job's
+ * result reports them. */
 static void
 expect_late(uint64_t n)
 {
-    ck_assert_uint_eq(atomic_load(&late_seen), n);
     ck_assert_uint_eq(last_res.late_rows, n);
 }
 
@@ -660,16 +638,16 @@ ns_line(int64_t start_ms, int64_t end_ms, int64_t n, int64_t s)
 }
 
 /* script (1 subtask, the given steps) -> watermark(wm_config) ->
- * counted tumbling aggregate -> sink "out", all chained. */
+ * tumbling aggregate -> sink "out", all chained. */
 static const char *
 wm_plan(const char *steps, const char *wm_config, int size_ms)
 {
-    return plan_json(fmt("%s, %s, %s, %s", script_json(1, fmt("[[%s]]", steps), TV_SCHEMA),
-                         op_json("wm", "watermark", 1, wm_config, TV_SCHEMA),
-                         op_json("agg", "window_aggregate_counted", 1, tumble_ns_config(size_ms),
-                                 TUMBLE_NS_SCHEMA),
-                         sink_json("out", 1, "out", NULL)),
-                     fmt("%s, %s, %s", edge("src", "wm"), edge("wm", "agg"), edge("agg", "out")));
+    return plan_json(
+        fmt("%s, %s, %s, %s", script_json(1, fmt("[[%s]]", steps), TV_SCHEMA),
+            op_json("wm", "watermark", 1, wm_config, TV_SCHEMA),
+            op_json("agg", "window_aggregate", 1, tumble_ns_config(size_ms), TUMBLE_NS_SCHEMA),
+            sink_json("out", 1, "out", NULL)),
+        fmt("%s, %s, %s", edge("src", "wm"), edge("wm", "agg"), edge("agg", "out")));
 }
 
 /* --- watermarks ------------------------------------------------------------- */
@@ -725,7 +703,7 @@ START_TEST(test_operators_watermark_end_of_input_flushes_every_window)
                         "[[{'rows': [['a', 100, 1], ['b', 700, 2], ['a', 2500, 3]]},"
                         "  {'rows': [['b', 99999, 4], ['a', 5000, 5], ['a', 5999, 6]]}]]",
                         S("k utf8, t timestamp, v int64")),
-            op_json("agg", "window_aggregate_counted", 1,
+            op_json("agg", "window_aggregate", 1,
                     fmt("{'time': 't', 'window': {'type': 'tumble', 'size_ms': 1000}, 'keys': "
                         "['k'], 'aggregates': %s, 'window_start': 'ws'}",
                         A("n count, s sum v")),
@@ -756,7 +734,7 @@ START_TEST(test_operators_watermark_is_the_minimum_of_the_inputs)
                             TV_ROWS(100, 5000), ms(300), TV_ROWS(500));
     const char *plan = plan_json(
         fmt("%s, %s, %s", script_json(2, steps, TV_SCHEMA),
-            op_json("agg", "window_aggregate_counted", 1, tumble_ns_config(1000), TUMBLE_NS_SCHEMA),
+            op_json("agg", "window_aggregate", 1, tumble_ns_config(1000), TUMBLE_NS_SCHEMA),
             sink_json("out", 1, "out", NULL)),
         fmt("%s, %s", shuffle("src", "agg", "v"), edge("agg", "out")));
     const char *want[] = {ns_line(0, 1000, 2, 600), ns_line(5000, 6000, 1, 5000)};
@@ -768,7 +746,7 @@ START_TEST(test_operators_watermark_is_the_minimum_of_the_inputs)
 END_TEST
 
 /* script (2 subtasks) -> watermark (idle_timeout_ms) -> shuffle -> one
- * counted tumbling aggregate -> sink "out". */
+ * tumbling aggregate -> sink "out". */
 static const char *
 idle_plan(const char *s0, const char *s1, int idle_ms)
 {
@@ -779,7 +757,7 @@ idle_plan(const char *s0, const char *s1, int idle_ms)
                         "'idle_timeout_ms': %d}",
                         idle_ms),
                     TV_SCHEMA),
-            op_json("agg", "window_aggregate_counted", 1, tumble_ns_config(1000), TUMBLE_NS_SCHEMA),
+            op_json("agg", "window_aggregate", 1, tumble_ns_config(1000), TUMBLE_NS_SCHEMA),
             sink_json("out", 1, "out", NULL)),
         fmt("%s, %s, %s", edge("src", "wm"), shuffle("wm", "agg", "v"), edge("agg", "out")));
 }
@@ -1240,13 +1218,13 @@ END_TEST
 #define KTV_SCHEMA     S("k utf8, t timestamp, v int64")
 #define WIN_KNS_SCHEMA S("ws timestamp!, we timestamp!, k utf8, n int64!, s int64")
 
-/* script(steps) -> counted window aggregate(window) of count and sum(v)
+/* script(steps) -> window aggregate(window) of count and sum(v)
  * by k -> sink "out". */
 static void
 run_window(const char *steps, const char *window)
 {
     run_ok(plan_json(fmt("%s, %s, %s", script_json(1, fmt("[[%s]]", steps), KTV_SCHEMA),
-                         op_json("agg", "window_aggregate_counted", 1,
+                         op_json("agg", "window_aggregate", 1,
                                  fmt("{'time': 't', 'window': %s, 'keys': ['k'], 'aggregates': "
                                      "%s, 'window_start': 'ws', 'window_end': 'we'}",
                                      window, A("n count, s sum v")),
@@ -1326,7 +1304,7 @@ START_TEST(test_operators_window_given)
                     "'aggregates': [{'name': 'n', 'fn': 'count'}], 'window_start': 'ws', "
                     "'window_end': 'we'}",
                     S("ws timestamp!, we timestamp!, k utf8, n int64!")),
-            op_json("all", "window_aggregate_counted", 1,
+            op_json("all", "window_aggregate", 1,
                     fmt("{'window': {'type': 'given', 'start': 'ws', 'end': 'we'}, 'aggregates': "
                         "%s, 'window_start': 'start', 'window_end': 'end'}",
                         A("total sum n, groups count, mx max n")),
@@ -1367,7 +1345,7 @@ START_TEST(test_operators_window_same_rows_at_parallelism_1_and_2)
                     "{'name': 't', 'expr': {'col': 'ts'}}]}",
                     kvt),
             op_json("wm", "watermark", 1, "{'column': 't'}", kvt),
-            op_json("agg", "window_aggregate_counted", 1,
+            op_json("agg", "window_aggregate", 1,
                     fmt("{'time': 't', 'window': {'type': 'tumble', 'size_ms': 1000}, 'keys': "
                         "['k'], 'aggregates': %s, 'window_start': 'ws'}",
                         A("n count, s sum v, mn min v, mx max v")),
