@@ -28,9 +28,11 @@
 
 #include "lm_log.h"
 #include "lm_proto.h"
+#include "lm_storage.h"
 
 #define LINK_TABLE    4096 /* peers a node can know (power of two) */
 #define FRAME_HDR     4    /* 'L' 'M' version 0 */
+#define CLOSE_WAIT_MS 3000 /* lm_transport_free waits this long for socket closes */
 #define RECV_BURST    256  /* messages read per readiness event */
 #define FRONTDOOR_MAX (64 * 1024)
 
@@ -118,6 +120,8 @@ struct lm_transport {
     _Atomic int senders; /* remote_send calls in progress */
     sem_t stopped;       /* posted by the actor's fini */
     uint64_t sweep_timer;
+    int closing;           /* sockets being closed by closer threads (under lock) */
+    pthread_cond_t closed; /* signalled as each of them finishes */
 };
 
 static int64_t
@@ -289,6 +293,82 @@ static void link_send_cb(evutil_socket_t fd, short what, void *arg);
 static void req_recv_cb(evutil_socket_t fd, short what, void *arg);
 static void req_send_cb(evutil_socket_t fd, short what, void *arg);
 
+/* Every socket is closed on a short-lived thread of its own, never on
+ * the loop. nng 1.5's nng_close can wait for good on a pipe that is never
+ * reaped (nng issues #1236 and #1543, fixed after 1.5.2): two nodes asking
+ * each other for a link at once, or stopping at once, left one of them
+ * stuck in nng_close, serving nothing. A loop must not wait on that, and
+ * lm_transport_free waits for the closers only a bounded time. */
+typedef struct closer {
+    lm_transport *t;
+    nng_socket s;
+} closer;
+
+static void *
+closer_main(void *arg)
+{
+    closer *c = arg;
+    lm_transport *t = c->t;
+
+    nng_close(c->s);
+    free(c);
+    pthread_mutex_lock(&t->lock);
+    t->closing--;
+    pthread_cond_broadcast(&t->closed);
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+static void
+close_socket(lm_transport *t, nng_socket s)
+{
+    closer *c = malloc(sizeof(*c));
+    pthread_attr_t at;
+    pthread_t th;
+    bool started = false;
+
+    if (c != NULL && pthread_attr_init(&at) == 0) {
+        *c = (closer){t, s};
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        pthread_mutex_lock(&t->lock);
+        t->closing++;
+        pthread_mutex_unlock(&t->lock);
+        started = pthread_create(&th, &at, closer_main, c) == 0;
+        pthread_attr_destroy(&at);
+        if (!started) {
+            pthread_mutex_lock(&t->lock);
+            t->closing--;
+            pthread_mutex_unlock(&t->lock);
+        }
+    }
+    if (!started) {
+        free(c);
+        nng_close(s); /* no thread to spare: close it here */
+    }
+}
+
+/* Waits up to ms for the closer threads; true when none is left. */
+static bool
+wait_closed(lm_transport *t, int ms)
+{
+    struct timespec deadline;
+    bool done;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += ms / 1000;
+    deadline.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&t->lock);
+    while (t->closing > 0 && pthread_cond_timedwait(&t->closed, &t->lock, &deadline) == 0) {
+    }
+    done = t->closing == 0;
+    pthread_mutex_unlock(&t->lock);
+    return done;
+}
+
 static void
 close_req(link *l)
 {
@@ -300,7 +380,7 @@ close_req(link *l)
     }
     l->req_rev = l->req_sev = NULL;
     if (l->req_open) {
-        nng_close(l->req);
+        close_socket(l->t, l->req);
         l->req_open = false;
     }
 }
@@ -316,7 +396,7 @@ close_sock(link *l)
     }
     l->rev = l->sev = NULL;
     if (l->sock_open) {
-        nng_close(l->sock);
+        close_socket(l->t, l->sock);
         l->sock_open = false;
     }
     l->pipe = 0;
@@ -732,7 +812,7 @@ req_recv_cb(evutil_socket_t fd, short what, void *arg)
             connect_data(t, l, &offer);
         }
     } else if (m->type == LM_MT_LINK_REFUSE) {
-                lm_link_refuse_msg rf;
+        lm_link_refuse_msg rf;
         bool ok = lm_decode_link_refuse(m, &rf, &err) == LM_OK;
         if (ok && rf.code == LM_EEXIST && rf.node == l->node && l->node < t->me) {
             /* Crossing requests and the peer's wins: wait for its request
@@ -741,7 +821,7 @@ req_recv_cb(evutil_socket_t fd, short what, void *arg)
             set_state(l, LINK_WAITING);
         } else {
             char why[200];
-                        snprintf(why, sizeof(why), "refused by the peer: %.*s", ok ? (int)rf.reason.len : 16,
+            snprintf(why, sizeof(why), "refused by the peer: %.*s", ok ? (int)rf.reason.len : 16,
                      ok ? rf.reason.ptr : "(bad refusal)");
             LM_LOG(LM_LOG_ERROR, "link to node %u %s", l->node, why);
             link_down(t, l, why);
@@ -1326,6 +1406,7 @@ lm_transport_new(lm_rt *rt, const lm_transport_opts *opts, lm_transport **out, l
         return lm_error_set(err, LM_ENOMEM, "transport: out of memory");
     }
     pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->closed, NULL);
     sem_init(&t->stopped, 0, 0);
     t->rt = rt;
     t->me = lm_rt_node(rt);
@@ -1345,6 +1426,12 @@ lm_transport_new(lm_rt *rt, const lm_transport_opts *opts, lm_transport **out, l
             snprintf(t->run_dir, sizeof(t->run_dir), "%.*s", (int)(slash - path), path);
         } else {
             snprintf(t->run_dir, sizeof(t->run_dir), "/tmp");
+        }
+        /* the data sockets go there: it must exist */
+        if (lm_storage_mkdirs(t->run_dir, err) != LM_OK) {
+            lm_error_prefix(err, "transport: the directory for ipc sockets");
+            free(t);
+            return LM_ETRANSPORT;
         }
     } else {
         parse_tcp(opts->listen_url, t->host, sizeof(t->host), &port);
@@ -1410,13 +1497,23 @@ lm_transport_free(lm_transport *t)
             }
         }
     }
-    nng_close(t->door);
+    close_socket(t, t->door);
+    if (!wait_closed(t, CLOSE_WAIT_MS)) {
+        /* The closer threads still use t (and nng may still call pipe_cb
+         * with it): leave it to the process's exit. */
+        LM_LOGC(LM_LOG_WARN, "transport",
+                "%d nng socket(s) still closing after %d ms (an nng 1.5 bug); left to the "
+                "process exit",
+                t->closing, CLOSE_WAIT_MS);
+        return;
+    }
     for (size_t i = 0; i < t->nlinks; i++) {
         free(t->links[i]->route);
         free(t->links[i]);
     }
     free(t->monitors);
     sem_destroy(&t->stopped);
+    pthread_cond_destroy(&t->closed);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
