@@ -31,7 +31,8 @@
     X(file_source)                                                                                 \
     X(operators)                                                                                   \
     X(nexmark_oracle)                                                                              \
-    X(recovery)
+    X(recovery)                                                                                    \
+    X(distributed)
 
 #define LM_SUITE_DECL(name) Suite *name##_suite(void);
 LM_SUITES(LM_SUITE_DECL)

@@ -201,7 +201,7 @@ lm_peer_start(lm_peer *p, uint32_t node, const char *url, const char *route, int
     int fds[2];
     posix_spawn_file_actions_t fa;
     char *argv[5];
-    unsigned long long actor;
+    unsigned long long actor, tm;
     unsigned n;
 
     if (bin == NULL) {
@@ -229,11 +229,12 @@ lm_peer_start(lm_peer *p, uint32_t node, const char *url, const char *route, int
     close(fds[1]);
     p->out = fds[0];
     if (read_line(p->out, line, sizeof(line), timeout_ms) != 0 ||
-        sscanf(line, "READY %u %llu %255s", &n, &actor, p->url) != 3) {
+        sscanf(line, "READY %u %llu %255s %llu", &n, &actor, p->url, &tm) != 4) {
         lm_peer_kill(p, SIGKILL);
         return -1;
     }
     p->echo = (lm_addr){n, actor};
+    p->tm = (lm_addr){n, tm};
     return 0;
 }
 

@@ -44,6 +44,7 @@ typedef struct lm_peer {
     pid_t pid;     /* the process */
     int out;       /* read end of its stdout */
     lm_addr echo;  /* its echo actor, from its READY line */
+    lm_addr tm;    /* its task manager */
     char url[256]; /* its front door, from its READY line */
 } lm_peer;
 

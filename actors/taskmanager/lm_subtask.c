@@ -1024,8 +1024,10 @@ free_state(lm_subtask *st)
         list_free(&st->in[i].hold_head, &st->in[i].hold_tail);
     }
     for (uint32_t i = 0; i < st->nout; i++) {
-        list_free(&st->all_out[i]->q_head, &st->all_out[i]->q_tail);
-        lm_batch_free(st->all_out[i]->builder);
+        if (st->all_out[i] != NULL) { /* NULL: stopped before it was wired */
+            list_free(&st->all_out[i]->q_head, &st->all_out[i]->q_tail);
+            lm_batch_free(st->all_out[i]->builder);
+        }
     }
     for (uint32_t e = 0; e < st->nout_edges; e++) {
         free(st->out[e].ch);

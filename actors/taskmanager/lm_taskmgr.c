@@ -19,6 +19,17 @@
 
 #define DEFAULT_CREDIT 4
 #define TAG_CHECKPOINT 1 /* periodic checkpoint timer */
+#define TAG_HEARTBEAT  2 /* liveness of the other task managers of distributed jobs */
+#define HEARTBEAT_MS   250
+#define LOST_MS        3000 /* a node that answers no PING for this long is lost */
+
+/* Another task manager running part of a job this one coordinates. */
+typedef struct tm_worker {
+    lm_addr tm;      /* its address */
+    bool spawned;    /* its SPAWNED came */
+    uint32_t live;   /* its subtasks not yet exited */
+    int64_t seen_ms; /* when its node last answered */
+} tm_worker;
 
 typedef struct tm_job {
     struct tm_job *next;
@@ -49,16 +60,41 @@ typedef struct tm_job {
     char ckpt_reason[LM_ERROR_MSG_MAX];
     uint64_t interval_ms;
     uint64_t timer; /* periodic checkpoint timer, 0: none */
+    /* placement over several task managers (worker 0 is this one) */
+    tm_worker *workers; /* the others, workers 1.. */
+    uint32_t nworkers;  /* how many others */
+    uint32_t pending;   /* SPAWNED still to come */
 } tm_job;
+
+/* Part of a job another task manager coordinates, run here. */
+typedef struct tm_hosted {
+    struct tm_hosted *next;
+    lm_job *job;     /* this node's copy; job->tm is the coordinator */
+    lm_addr coord;   /* the coordinating task manager */
+    uint32_t live;   /* subtasks here not yet exited */
+    int64_t seen_ms; /* when the coordinator's node last answered */
+} tm_hosted;
 
 typedef struct tm_state {
     tm_job *jobs;
+    tm_hosted *hosted;
+    uint64_t heartbeat; /* timer while distributed jobs exist, 0: none */
+    uint64_t ping_seq;
 } tm_state;
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void
 tm_job_free(tm_job *j)
 {
     lm_job_release(j->job);
+    free(j->workers);
     free(j->src_off);
     free(j->src_wm);
     free(j->src_idle);
@@ -113,7 +149,9 @@ to_all(lm_actor *self, tm_job *j, uint32_t type, const void *payload, bool sourc
             continue;
         }
         for (uint32_t i = 0; i < ch->parallelism; i++) {
-            lm_tell(self, ch->subtasks[i], type, payload);
+            if (ch->subtasks[i].actor != 0) { /* 0: not spawned (yet) */
+                lm_tell(self, ch->subtasks[i], type, payload);
+            }
         }
     }
 }
@@ -123,7 +161,9 @@ stop_all(lm_actor *self, tm_job *j, const char *why)
 {
     for (uint32_t c = 0; c < j->job->nchains; c++) {
         for (uint32_t i = 0; i < j->job->chains[c].parallelism; i++) {
-            lm_stop(lm_actor_rt(self), j->job->chains[c].subtasks[i], why);
+            if (j->job->chains[c].subtasks[i].actor != 0) {
+                lm_stop(lm_actor_rt(self), j->job->chains[c].subtasks[i], why);
+            }
         }
     }
 }
@@ -317,14 +357,185 @@ align_progress(lm_actor *self, tm_job *j, const lm_source_progress_msg *p)
     }
 }
 
+/* --- deploying ------------------------------------------------------------ */
+
+static void
+put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static void
+put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static uint32_t
+get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t
+get_u64(const uint8_t *p)
+{
+    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+/* Makes this node's copy of a job from its plan and settings. */
+static int
+job_make(const char *id, lm_bytes plan_bin, lm_str ckdir, uint64_t restore_epoch, uint32_t credit,
+         lm_addr tm, lm_job **out, lm_error *err)
+{
+    lm_plan *plan;
+    lm_job *job;
+    int rv;
+
+    if ((rv = lm_plan_load_msgpack(plan_bin.ptr, plan_bin.len, NULL, &plan, err)) != LM_OK) {
+        return rv;
+    }
+    if ((rv = lm_job_new(id, plan, &job)) != LM_OK) {
+        return lm_error_set(err, rv, "%s", lm_strerror(rv));
+    }
+    free(job->checkpoint_dir);
+    job->checkpoint_dir = strndup(ckdir.ptr, ckdir.len);
+    job->restore_epoch = restore_epoch;
+    job->credit = credit > 0 ? credit : DEFAULT_CREDIT;
+    job->tm = tm;
+    if (job->checkpoint_dir == NULL) {
+        lm_job_release(job);
+        return lm_error_set(err, LM_ENOMEM, "out of memory");
+    }
+    *out = job;
+    return LM_OK;
+}
+
+/* Spawns this node's share of the job's subtasks: subtask i of every chain
+ * where i mod nw is w (so forward edges stay on one node), recording
+ * their addresses. *count gets how many. Subtask i goes on loop i mod
+ * loops, with subtask i of the other chains, which it mostly talks to
+ * (phase one: they exist and open their operators, restoring their
+ * tables; phase two, once every address is known: START). */
+static int
+spawn_share(lm_actor *self, lm_job *job, uint32_t nw, uint32_t w, uint32_t *count, char *why,
+            size_t cap)
+{
+    uint32_t loops = (uint32_t)lm_rt_loop_count(lm_actor_rt(self));
+
+    *count = 0;
+    for (uint32_t c = 0; c < job->nchains; c++) {
+        lm_chain *ch = &job->chains[c];
+        for (uint32_t i = 0; i < ch->parallelism; i++) {
+            lm_subtask_arg *a;
+            lm_spawn_opts so = LM_SPAWN_DEFAULTS;
+            int rv;
+            if (i % nw != w) {
+                continue;
+            }
+            if ((a = malloc(sizeof(*a))) == NULL) {
+                snprintf(why, cap, "out of memory");
+                return LM_ENOMEM;
+            }
+            lm_job_retain(job); /* the subtask's reference */
+            *a = (lm_subtask_arg){job, c, i};
+            so.loop = (int)(i % loops); /* subtask i of every chain on one loop */
+            if ((rv = lm_actor_spawn(self, &lm_subtask_type, a, &so, &ch->subtasks[i])) != LM_OK) {
+                lm_job_release(job);
+                free(a);
+                snprintf(why, cap, "cannot start a subtask: %s", lm_strerror(rv));
+                return rv;
+            }
+            (*count)++;
+        }
+    }
+    return LM_OK;
+}
+
+/* Sends START to the job's subtasks on this node. */
+static void
+start_local(lm_actor *self, lm_job *job)
+{
+    lm_start_msg st = {lm_str_c(job->id)};
+    uint32_t node = lm_rt_node(lm_actor_rt(self));
+
+    for (uint32_t c = 0; c < job->nchains; c++) {
+        for (uint32_t i = 0; i < job->chains[c].parallelism; i++) {
+            if (job->chains[c].subtasks[i].node == node) {
+                lm_tell(self, job->chains[c].subtasks[i], LM_MT_START, &st);
+            }
+        }
+    }
+}
+
+/* Keeps the heartbeat timer running while distributed jobs exist. */
+static void
+heartbeat_need(lm_actor *self, tm_state *s)
+{
+    if (s->heartbeat == 0) {
+        lm_timer_start(self, HEARTBEAT_MS, HEARTBEAT_MS, (uint64_t)TAG_HEARTBEAT << 32,
+                       &s->heartbeat);
+    }
+}
+
+/* Every subtask exists: wire the other workers, start ours, run. */
+static void
+job_run(lm_actor *self, tm_job *j)
+{
+    lm_job *job = j->job;
+
+    if (j->nworkers > 0) {
+        uint32_t n = 0, k = 0;
+        uint8_t *tab;
+        for (uint32_t c = 0; c < job->nchains; c++) {
+            n += job->chains[c].parallelism;
+        }
+        if ((tab = malloc((size_t)n * 12 + 1)) == NULL) {
+            end_job(self, j, LM_JOB_FAILED, "out of memory");
+            return;
+        }
+        for (uint32_t c = 0; c < job->nchains; c++) {
+            for (uint32_t i = 0; i < job->chains[c].parallelism; i++, k++) {
+                put_u32(tab + 12 * k, job->chains[c].subtasks[i].node);
+                put_u64(tab + 12 * k + 4, job->chains[c].subtasks[i].actor);
+            }
+        }
+        for (uint32_t w = 0; w < j->nworkers; w++) {
+            lm_wire_msg wm = {lm_str_c(job->id), {tab, n * 12}};
+            lm_tell(self, j->workers[w].tm, LM_MT_WIRE, &wm);
+        }
+        free(tab);
+    }
+    start_local(self, job);
+    if (j->interval_ms > 0 && job->checkpoint_dir[0] != '\0') {
+        lm_timer_start(self, j->interval_ms, j->interval_ms,
+                       ((uint64_t)TAG_CHECKPOINT << 32) | (uint32_t)(uintptr_t)j, &j->timer);
+    }
+    LM_LOG(LM_LOG_INFO, "job %s: %u operators in %u chains, %u subtasks on %u task managers%s",
+           job->id, job->plan->nops, job->nchains, j->nsubtasks, j->nworkers + 1,
+           job->restore_epoch > 0 ? " (restoring)" : "");
+    status(self, j, LM_JOB_RUNNING, job->restore_epoch > 0 ? "restored" : "");
+}
+
+static void
+deploy_refuse(lm_actor *self, lm_addr observer, lm_str job, const char *why)
+{
+    lm_job_status_msg st = {job, LM_JOB_FAILED, lm_str_c(why), 0, 0, 0, 0, 0, 0};
+    lm_tell(self, observer, LM_MT_JOB_STATUS, &st);
+}
+
 static int
 deploy(lm_actor *self, tm_state *s, lm_msg *m)
 {
     lm_deploy_msg d;
     lm_error err;
-    lm_plan *plan;
     lm_job *job;
     tm_job *j;
+    uint32_t nw, mine;
     char id[256], reason[LM_ERROR_MSG_MAX + 700];
     int rv;
 
@@ -334,41 +545,21 @@ deploy(lm_actor *self, tm_state *s, lm_msg *m)
     }
     snprintf(id, sizeof(id), "%.*s", (int)d.job.len, d.job.ptr);
     if (id[0] == '\0' || strchr(id, '/') != NULL || find_job(s, d.job.ptr, d.job.len) != NULL) {
-        lm_job_status_msg st = {d.job,
-                                LM_JOB_FAILED,
-                                lm_str_c(id[0] == '\0' || strchr(id, '/') != NULL
-                                             ? "bad job id"
-                                             : "a job with this id is running"),
-                                0,
-                                0,
-                                0,
-                                0,
-                                0,
-                                0};
-        lm_tell(self, d.observer, LM_MT_JOB_STATUS, &st);
+        deploy_refuse(self, d.observer, d.job,
+                      id[0] == '\0' || strchr(id, '/') != NULL ? "bad job id"
+                                                               : "a job with this id is running");
         return LM_OK;
     }
-    if ((rv = lm_plan_load_msgpack(d.plan.ptr, d.plan.len, NULL, &plan, &err)) != LM_OK ||
-        (rv = lm_job_new(id, plan, &job)) != LM_OK) {
-        lm_job_status_msg st = {d.job,
-                                LM_JOB_FAILED,
-                                lm_str_c(rv == LM_EINVAL ? err.msg : lm_strerror(rv)),
-                                0,
-                                0,
-                                0,
-                                0,
-                                0,
-                                0};
-        lm_tell(self, d.observer, LM_MT_JOB_STATUS, &st);
+    if (d.workers.len % 12 != 0 || d.workers.len / 12 > 1024) {
+        deploy_refuse(self, d.observer, d.job, "bad list of workers");
         return LM_OK;
     }
-    free(job->checkpoint_dir);
-    job->checkpoint_dir = strndup(d.checkpoint_dir.ptr, d.checkpoint_dir.len);
-    job->restore_epoch = d.restore_epoch;
-    job->credit = d.credit > 0 ? d.credit : DEFAULT_CREDIT;
-    job->tm = lm_actor_addr(self);
-    if ((j = calloc(1, sizeof(*j))) == NULL || job->checkpoint_dir == NULL) {
-        free(j);
+    if ((rv = job_make(id, d.plan, d.checkpoint_dir, d.restore_epoch, d.credit, lm_actor_addr(self),
+                       &job, &err)) != LM_OK) {
+        deploy_refuse(self, d.observer, d.job, rv == LM_EINVAL ? err.msg : lm_strerror(rv));
+        return LM_OK;
+    }
+    if ((j = calloc(1, sizeof(*j))) == NULL) {
         lm_job_release(job);
         return LM_ENOMEM;
     }
@@ -379,10 +570,17 @@ deploy(lm_actor *self, tm_state *s, lm_msg *m)
     j->last_epoch = d.restore_epoch;
     j->next = s->jobs;
     s->jobs = j;
-    if (align_init(j) != LM_OK) {
+    j->nworkers = d.workers.len / 12;
+    if ((j->nworkers > 0 && (j->workers = calloc(j->nworkers, sizeof(tm_worker))) == NULL) ||
+        align_init(j) != LM_OK) {
         end_job(self, j, LM_JOB_FAILED, "out of memory");
         maybe_free(s, j);
         return LM_OK;
+    }
+    for (uint32_t w = 0; w < j->nworkers; w++) {
+        j->workers[w].tm =
+            (lm_addr){get_u32(d.workers.ptr + 12 * w), get_u64(d.workers.ptr + 12 * w + 4)};
+        j->workers[w].seen_ms = now_ms();
     }
     if (d.restore_epoch > 0) {
         char dir[4096], path[4200];
@@ -397,45 +595,277 @@ deploy(lm_actor *self, tm_state *s, lm_msg *m)
             return LM_OK;
         }
     }
-    /* Phase one: every subtask exists (and opens its operators, restoring
-     * their tables); phase two: START, once all addresses are known. */
-    for (uint32_t c = 0; c < job->nchains; c++) {
-        lm_chain *ch = &job->chains[c];
-        for (uint32_t i = 0; i < ch->parallelism; i++) {
-            lm_subtask_arg *a = malloc(sizeof(*a));
-            lm_spawn_opts so = LM_SPAWN_DEFAULTS;
-            if (a == NULL) {
-                end_job(self, j, LM_JOB_FAILED, "out of memory");
-                maybe_free(s, j);
-                return LM_OK;
+    nw = j->nworkers + 1;
+    rv = spawn_share(self, job, nw, 0, &mine, reason, sizeof(reason));
+    j->nsubtasks += mine;
+    j->live += mine;
+    if (rv != LM_OK) {
+        end_job(self, j, LM_JOB_FAILED, reason);
+        maybe_free(s, j);
+        return LM_OK;
+    }
+    if (j->nworkers == 0) {
+        job_run(self, j);
+        return LM_OK;
+    }
+    /* The other workers spawn their shares and say where they are. */
+    {
+        lm_spawn_msg sp = {d.job, d.plan, d.checkpoint_dir, d.restore_epoch, d.credit, nw, 0};
+        for (uint32_t w = 0; w < j->nworkers; w++) {
+            sp.worker = w + 1;
+            lm_tell(self, j->workers[w].tm, LM_MT_SPAWN, &sp);
+        }
+        j->pending = j->nworkers;
+        heartbeat_need(self, s);
+    }
+    return LM_OK;
+}
+
+/* Coordinator: a worker's share exists (or could not). */
+static int
+spawned(lm_actor *self, tm_state *s, lm_msg *m)
+{
+    lm_spawned_msg sp;
+    tm_job *j;
+    uint32_t w;
+
+    if (lm_decode_spawned(m, &sp, NULL) != LM_OK ||
+        (j = find_job(s, sp.job.ptr, sp.job.len)) == NULL) {
+        return LM_OK;
+    }
+    for (w = 0; w < j->nworkers && !lm_addr_eq(j->workers[w].tm, m->src); w++) {
+    }
+    if (w == j->nworkers || j->workers[w].spawned) {
+        return LM_OK;
+    }
+    j->workers[w].spawned = true;
+    j->workers[w].seen_ms = now_ms();
+    j->pending--;
+    if (sp.code != LM_OK || sp.subtasks.len % 20 != 0) {
+        char reason[LM_ERROR_MSG_MAX];
+        snprintf(reason, sizeof(reason), "task manager on node %u: %.*s", m->src.node,
+                 (int)sp.reason.len, sp.reason.ptr);
+        end_job(self, j, LM_JOB_FAILED, sp.code != LM_OK ? reason : "bad SPAWNED");
+    }
+    for (uint32_t k = 0; k + 20 <= sp.subtasks.len; k += 20) {
+        uint32_t c = get_u32(sp.subtasks.ptr + k), i = get_u32(sp.subtasks.ptr + k + 4);
+        lm_addr a = {get_u32(sp.subtasks.ptr + k + 8), get_u64(sp.subtasks.ptr + k + 12)};
+        if (c >= j->job->nchains || i >= j->job->chains[c].parallelism) {
+            continue;
+        }
+        j->job->chains[c].subtasks[i] = a;
+        j->nsubtasks++;
+        j->live++;
+        j->workers[w].live++;
+    }
+    if (j->over) {
+        /* failed meanwhile: stop what this worker made */
+        for (uint32_t k = 0; k + 20 <= sp.subtasks.len; k += 20) {
+            lm_addr a = {get_u32(sp.subtasks.ptr + k + 8), get_u64(sp.subtasks.ptr + k + 12)};
+            lm_stop(lm_actor_rt(self), a, "job over");
+        }
+        maybe_free(s, j);
+        return LM_OK;
+    }
+    if (j->pending == 0) {
+        job_run(self, j);
+    }
+    return LM_OK;
+}
+
+/* Worker: run a share of a job another task manager coordinates. */
+static int
+spawn_here(lm_actor *self, tm_state *s, lm_msg *m)
+{
+    lm_spawn_msg sp;
+    lm_error err;
+    lm_job *job = NULL;
+    tm_hosted *h;
+    uint32_t mine = 0, k = 0;
+    uint8_t *list = NULL;
+    char id[256], reason[LM_ERROR_MSG_MAX];
+    int rv;
+
+    if (lm_decode_spawn(m, &sp, &err) != LM_OK) {
+        LM_LOG(LM_LOG_ERROR, "bad SPAWN from %u: %s", m->src.node, err.msg);
+        return LM_OK;
+    }
+    snprintf(id, sizeof(id), "%.*s", (int)sp.job.len, sp.job.ptr);
+    reason[0] = '\0';
+    if (sp.nworkers < 2 || sp.worker == 0 || sp.worker >= sp.nworkers) {
+        rv = LM_EINVAL;
+        snprintf(reason, sizeof(reason), "bad placement (worker %u of %u)", sp.worker, sp.nworkers);
+    } else if ((rv = job_make(id, sp.plan, sp.checkpoint_dir, sp.restore_epoch, sp.credit, m->src,
+                              &job, &err)) != LM_OK) {
+        snprintf(reason, sizeof(reason), "%s", err.msg);
+    } else if ((h = calloc(1, sizeof(*h))) == NULL) {
+        rv = LM_ENOMEM;
+        snprintf(reason, sizeof(reason), "out of memory");
+    } else {
+        h->job = job;
+        h->coord = m->src;
+        h->seen_ms = now_ms();
+        h->next = s->hosted;
+        s->hosted = h;
+        rv = spawn_share(self, job, sp.nworkers, sp.worker, &mine, reason, sizeof(reason));
+        h->live = mine;
+        job = NULL; /* the record holds it */
+        heartbeat_need(self, s);
+        if ((list = malloc((size_t)mine * 20 + 1)) == NULL) {
+            rv = LM_ENOMEM;
+        }
+        for (uint32_t c = 0; list != NULL && c < h->job->nchains; c++) {
+            for (uint32_t i = 0; i < h->job->chains[c].parallelism; i++) {
+                if (i % sp.nworkers == sp.worker && k < mine) {
+                    put_u32(list + 20 * k, c);
+                    put_u32(list + 20 * k + 4, i);
+                    put_u32(list + 20 * k + 8, h->job->chains[c].subtasks[i].node);
+                    put_u64(list + 20 * k + 12, h->job->chains[c].subtasks[i].actor);
+                    k++;
+                }
             }
-            lm_job_retain(job); /* the subtask's reference */
-            *a = (lm_subtask_arg){job, c, i};
-            so.loop = (int)(i % (uint32_t)lm_rt_loop_count(lm_actor_rt(self)));
-            if ((rv = lm_actor_spawn(self, &lm_subtask_type, a, &so, &ch->subtasks[i])) != LM_OK) {
-                lm_job_release(job);
-                free(a);
-                snprintf(reason, sizeof(reason), "cannot start a subtask: %s", lm_strerror(rv));
-                end_job(self, j, LM_JOB_FAILED, reason);
-                maybe_free(s, j);
-                return LM_OK;
-            }
-            j->nsubtasks++;
-            j->live++;
         }
     }
+    lm_job_release(job);
     {
-        lm_start_msg st = {lm_str_c(id)};
-        to_all(self, j, LM_MT_START, &st, false);
+        lm_spawned_msg rep = {sp.job, rv, lm_str_c(reason), {list, k * 20}};
+        lm_tell(self, m->src, LM_MT_SPAWNED, &rep);
     }
-    if (j->interval_ms > 0 && job->checkpoint_dir[0] != '\0') {
-        lm_timer_start(self, j->interval_ms, j->interval_ms,
-                       ((uint64_t)TAG_CHECKPOINT << 32) | (uint32_t)(uintptr_t)j, &j->timer);
-    }
-    LM_LOG(LM_LOG_INFO, "job %s: %u operators in %u chains, %u subtasks%s", id, job->plan->nops,
-           job->nchains, j->nsubtasks, d.restore_epoch > 0 ? " (restoring)" : "");
-    status(self, j, LM_JOB_RUNNING, d.restore_epoch > 0 ? "restored" : "");
+    free(list);
     return LM_OK;
+}
+
+static tm_hosted *
+hosted_find(tm_state *s, const char *id, size_t len, lm_addr coord)
+{
+    for (tm_hosted *h = s->hosted; h != NULL; h = h->next) {
+        if (lm_addr_eq(h->coord, coord) && strlen(h->job->id) == len &&
+            memcmp(h->job->id, id, len) == 0) {
+            return h;
+        }
+    }
+    return NULL;
+}
+
+/* Worker: the coordinator says where every subtask is: start ours. */
+static int
+wire_here(lm_actor *self, tm_state *s, lm_msg *m)
+{
+    lm_wire_msg w;
+    tm_hosted *h;
+    uint32_t k = 0;
+
+    if (lm_decode_wire(m, &w, NULL) != LM_OK ||
+        (h = hosted_find(s, w.job.ptr, w.job.len, m->src)) == NULL) {
+        return LM_OK;
+    }
+    for (uint32_t c = 0; c < h->job->nchains; c++) {
+        for (uint32_t i = 0; i < h->job->chains[c].parallelism; i++, k++) {
+            if ((size_t)12 * (k + 1) > w.subtasks.len) {
+                LM_LOG(LM_LOG_ERROR, "job %s: WIRE from %u lacks subtasks", h->job->id,
+                       m->src.node);
+                return LM_OK;
+            }
+            h->job->chains[c].subtasks[i] =
+                (lm_addr){get_u32(w.subtasks.ptr + 12 * k), get_u64(w.subtasks.ptr + 12 * k + 4)};
+        }
+    }
+    start_local(self, h->job);
+    return LM_OK;
+}
+
+/* Worker: one of our subtasks of a hosted job exited: the coordinator
+ * hears of it as of its own; the record goes with the last one. */
+static bool
+hosted_child_exit(lm_actor *self, tm_state *s, lm_msg *m, const lm_child_exit_msg *ce)
+{
+    for (tm_hosted **pp = &s->hosted; *pp != NULL; pp = &(*pp)->next) {
+        tm_hosted *h = *pp;
+        for (uint32_t c = 0; c < h->job->nchains; c++) {
+            for (uint32_t i = 0; i < h->job->chains[c].parallelism; i++) {
+                if (lm_addr_eq(h->job->chains[c].subtasks[i], ce->child)) {
+                    (void)m;
+                    lm_tell(self, h->coord, LM_MT_CHILD_EXIT, ce);
+                    if (--h->live == 0) {
+                        *pp = h->next;
+                        lm_job_release(h->job);
+                        free(h);
+                    }
+                    return true;
+                }
+            }
+        }
+    }
+    return false;
+}
+
+/* Heartbeat: PING the nodes of the other task managers of distributed
+ * jobs; a node that has not answered for LOST_MS is lost. */
+static void
+heartbeat(lm_actor *self, tm_state *s)
+{
+    int64_t now = now_ms();
+    lm_ping_msg p = {++s->ping_seq, 0, {NULL, 0}};
+    bool any = false;
+
+    for (tm_job *j = s->jobs, *nx; j != NULL; j = nx) {
+        nx = j->next; /* j may go */
+        for (uint32_t w = 0; w < j->nworkers && !j->over; w++) {
+            tm_worker *wk = &j->workers[w];
+            any = true;
+            if (now - wk->seen_ms > LOST_MS) {
+                char reason[128];
+                snprintf(reason, sizeof(reason), "worker node %u stopped answering", wk->tm.node);
+                /* its subtasks will not say they exited */
+                j->live -= wk->live;
+                wk->live = 0;
+                end_job(self, j, LM_JOB_FAILED, reason);
+                maybe_free(s, j);
+                break;
+            }
+            lm_tell(self, (lm_addr){wk->tm.node, 0}, LM_MT_PING, &p);
+        }
+    }
+    for (tm_hosted *h = s->hosted; h != NULL; h = h->next) {
+        any = true;
+        if (now - h->seen_ms > LOST_MS) {
+            /* the coordinator is gone: stop our part (once) */
+            for (uint32_t c = 0; c < h->job->nchains; c++) {
+                for (uint32_t i = 0; i < h->job->chains[c].parallelism; i++) {
+                    lm_addr a = h->job->chains[c].subtasks[i];
+                    if (a.node == lm_rt_node(lm_actor_rt(self))) {
+                        lm_stop(lm_actor_rt(self), a, "the coordinating node was lost");
+                    }
+                }
+            }
+            h->seen_ms = INT64_MAX / 2;
+            continue;
+        }
+        lm_tell(self, (lm_addr){h->coord.node, 0}, LM_MT_PING, &p);
+    }
+    if (!any && s->heartbeat != 0) {
+        lm_timer_cancel(self, s->heartbeat);
+        s->heartbeat = 0;
+    }
+}
+
+/* A node answered: every job that waits on it hears. */
+static void
+node_seen(tm_state *s, uint32_t node)
+{
+    int64_t now = now_ms();
+    for (tm_job *j = s->jobs; j != NULL; j = j->next) {
+        for (uint32_t w = 0; w < j->nworkers; w++) {
+            if (j->workers[w].tm.node == node) {
+                j->workers[w].seen_ms = now;
+            }
+        }
+    }
+    for (tm_hosted *h = s->hosted; h != NULL; h = h->next) {
+        if (h->coord.node == node && h->seen_ms != INT64_MAX / 2) {
+            h->seen_ms = now;
+        }
+    }
 }
 
 static int
@@ -458,6 +888,10 @@ tm_handle(lm_actor *self, lm_msg *m)
 
     switch (m->type) {
     case LM_MT_DEPLOY: return deploy(self, s, m);
+    case LM_MT_SPAWN: return spawn_here(self, s, m);
+    case LM_MT_SPAWNED: return spawned(self, s, m);
+    case LM_MT_WIRE: return wire_here(self, s, m);
+    case LM_MT_PONG: node_seen(s, m->src.node); return LM_OK;
     case LM_MT_SUBTASK_DONE: {
         lm_subtask_done_msg d;
         if (lm_decode_subtask_done(m, &d, NULL) != LM_OK ||
@@ -488,11 +922,17 @@ tm_handle(lm_actor *self, lm_msg *m)
     }
     case LM_MT_CHILD_EXIT: {
         lm_child_exit_msg ce;
-        if (lm_decode_child_exit(m, &ce, NULL) != LM_OK ||
+        if (lm_decode_child_exit(m, &ce, NULL) != LM_OK || hosted_child_exit(self, s, m, &ce) ||
             (j = job_of_subtask(s, ce.child)) == NULL) {
             return LM_OK;
         }
         j->live--;
+        for (uint32_t w = 0; w < j->nworkers; w++) {
+            if (j->workers[w].tm.node == ce.child.node && j->workers[w].live > 0) {
+                j->workers[w].live--;
+                break;
+            }
+        }
         if (ce.failed) {
             char reason[LM_ERROR_MSG_MAX];
             snprintf(reason, sizeof(reason), "%.*s", (int)ce.reason.len, ce.reason.ptr);
@@ -565,6 +1005,10 @@ tm_handle(lm_actor *self, lm_msg *m)
         if (lm_decode_timer(m, &t, NULL) != LM_OK) {
             return LM_OK;
         }
+        if (t.id == s->heartbeat) {
+            heartbeat(self, s);
+            return LM_OK;
+        }
         for (j = s->jobs; j != NULL; j = j->next) {
             if (j->timer == t.id && j->ckpt_epoch == 0 && j->ndone == 0) {
                 trigger(self, j, 0, LM_BARRIER_CHECKPOINT, false, LM_ADDR_NONE);
@@ -584,6 +1028,12 @@ tm_fini(lm_actor *self)
         tm_job *j = s->jobs;
         s->jobs = j->next;
         tm_job_free(j);
+    }
+    while (s->hosted != NULL) {
+        tm_hosted *h = s->hosted;
+        s->hosted = h->next;
+        lm_job_release(h->job);
+        free(h);
     }
     free(s);
 }
@@ -693,14 +1143,21 @@ lm_job_start(lm_rt *rt, lm_addr tm, const lm_plan *plan, const lm_job_opts *opts
         return rv;
     }
     {
+        uint8_t *w = calloc((size_t)opts->nworkers * 12 + 1, 1);
         lm_deploy_msg d = {lm_str_c(h->job),
                            {pm->data, (uint32_t)pm->len},
                            lm_str_c(opts->checkpoint_dir != NULL ? opts->checkpoint_dir : ""),
                            opts->checkpoint_interval_ms,
                            opts->restore_epoch,
                            opts->credit,
-                           h->watcher};
-        rv = lm_rt_tell_as(rt, h->watcher, tm, LM_MT_DEPLOY, &d);
+                           h->watcher,
+                           {w, opts->nworkers * 12}};
+        for (uint32_t i = 0; w != NULL && i < opts->nworkers; i++) {
+            put_u32(w + 12 * i, opts->workers[i].node);
+            put_u64(w + 12 * i + 4, opts->workers[i].actor);
+        }
+        rv = w == NULL ? LM_ENOMEM : lm_rt_tell_as(rt, h->watcher, tm, LM_MT_DEPLOY, &d);
+        free(w);
     }
     lm_msg_release(pm);
     if (rv != LM_OK) {

@@ -39,6 +39,10 @@ typedef struct lm_job_opts {
     uint64_t checkpoint_interval_ms; /* 0: only checkpoints asked for */
     uint64_t restore_epoch;          /* 0: fresh; else start from that checkpoint */
     uint32_t credit;                 /* batches in flight per channel; 0: default (4) */
+    const lm_addr *workers;          /* other task managers to run subtasks on (NULL: none):
+                                        subtask i of every chain goes to task manager
+                                        i mod (nworkers + 1), this one being the first */
+    uint32_t nworkers;
 } lm_job_opts;
 
 typedef struct lm_job_result {

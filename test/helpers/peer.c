@@ -6,8 +6,9 @@
  * Starts a runtime with that node id and a transport on that URL, spawns
  * an "echo" actor that answers every PING with a PONG carrying the same
  * sequence number and body, and every BATCH with a BATCH holding the same
- * rows, connects to the peers given, then prints
- * "READY <node> <echo actor id> <front door url>" and
+ * rows, and a task manager (to run parts of jobs another node
+ * coordinates), connects to the peers given, then prints
+ * "READY <node> <echo actor id> <front door url> <task manager actor id>" and
  * serves until it gets SIGTERM or SIGINT (or its parent dies).
  */
 #include <signal.h>
@@ -19,6 +20,7 @@
 
 #include "lm_log.h"
 #include "lm_rt.h"
+#include "lm_taskmgr.h"
 #include "lm_transport.h"
 
 static volatile sig_atomic_t stop;
@@ -64,7 +66,7 @@ main(int argc, char **argv)
     lm_spawn_opts so = LM_SPAWN_DEFAULTS;
     lm_rt *rt;
     lm_transport *t;
-    lm_addr echo;
+    lm_addr echo, tm;
     lm_error err;
 
     if (argc < 3) {
@@ -72,7 +74,10 @@ main(int argc, char **argv)
         return 2;
     }
     lm_msg_tune_allocator();
-    prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);    /* never outlive the test */
+    if (getenv("LM_TEST_LOG") != NULL) { /* the tests' debugging switch */
+        lo.level = LM_LOG_DEBUG;
+    }
     lm_log_configure(&lo, NULL);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
@@ -91,7 +96,7 @@ main(int argc, char **argv)
         return 1;
     }
     so.name = "echo";
-    if (lm_spawn(rt, &echo_type, NULL, &so, &echo) != LM_OK) {
+    if (lm_spawn(rt, &echo_type, NULL, &so, &echo) != LM_OK || lm_taskmgr_spawn(rt, &tm) != LM_OK) {
         return 1;
     }
     for (int i = 3; i < argc; i++) {
@@ -102,8 +107,8 @@ main(int argc, char **argv)
             return 2;
         }
     }
-    printf("READY %u %llu %s\n", lm_rt_node(rt), (unsigned long long)echo.actor,
-           lm_transport_url(t));
+    printf("READY %u %llu %s %llu\n", lm_rt_node(rt), (unsigned long long)echo.actor,
+           lm_transport_url(t), (unsigned long long)tm.actor);
     fflush(stdout);
     while (!stop) {
         pause();
