@@ -72,7 +72,7 @@ LIB       := $(B)/liblaminar.a
 
 LAMINARD_SRCS := $(wildcard actors/laminard/*.c)
 TEST_SRCS := $(wildcard test/*.c test/runtime/*.c test/proto/*.c test/integration/*.c \
-                       test/connectors/*.c test/operators/*.c test/engine/*.c)
+                       test/connectors/*.c test/operators/*.c test/engine/*.c test/sql/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(B)/obj/%.o)
 HELPER_SRCS := $(wildcard test/helpers/*.c)
 BENCH_SRCS := $(wildcard scripts/bench/*.c)
@@ -124,7 +124,7 @@ $(B)/test/lm-test-peer: $(B)/obj/test/helpers/peer.o $(LIB)
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
                $(INCLUDES) $(PKG_CFLAGS)
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_B)/obj/%.o)
-FUZZ_TARGETS := $(FUZZ_B)/fuzz_decode $(FUZZ_B)/fuzz_config
+FUZZ_TARGETS := $(FUZZ_B)/fuzz_decode $(FUZZ_B)/fuzz_config $(FUZZ_B)/fuzz_sql
 
 $(FUZZ_B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -159,13 +159,17 @@ test: all fuzz-build
 
 fuzz: SHELL := /bin/bash
 
-# QUERIES=q5,q7 EVENTS=1000000 PARALLELISM=1,2 RUNS=3 pick a subset of Nexmark.
+# QUERIES=q5,q7 EVENTS=1000000 PARALLELISM=1,2 RUNS=3 pick a subset of Nexmark. The
+# queries run twice: as hand-built plans, then compiled from SQL.
+NEXMARK_ARGS = $(if $(QUERIES),--queries $(QUERIES)) $(if $(EVENTS),--events $(EVENTS)) \
+	    $(if $(PARALLELISM),--parallelism $(PARALLELISM)) $(if $(RUNS),--runs $(RUNS))
 bench: all
 	@mkdir -p build/bench
 	$(BIN)/lm-bench-runtime --json build/bench/results.jsonl
 	$(BIN)/lm-bench-nexmark --json build/bench/results.jsonl --table build/bench/nexmark.txt \
-	    $(if $(QUERIES),--queries $(QUERIES)) $(if $(EVENTS),--events $(EVENTS)) \
-	    $(if $(PARALLELISM),--parallelism $(PARALLELISM)) $(if $(RUNS),--runs $(RUNS))
+	    $(NEXMARK_ARGS)
+	$(BIN)/lm-bench-nexmark --json build/bench/results.jsonl --table build/bench/nexmark-sql.txt \
+	    --sql scripts/nexmark/sql $(NEXMARK_ARGS)
 
 run: all
 	@scripts/run.sh $(BIN)

@@ -3,10 +3,10 @@
 #
 # Starts a node (laminard node) on loopback, pings it from a second node
 # to show two processes exchanging messages, runs the quick runtime
-# benchmark, stops the node with SIGTERM, and runs a demo pipeline:
+# benchmark, stops the node with SIGTERM, and runs a demo SQL pipeline:
 # Nexmark query 5 (the auctions with the most bids in each sliding window)
-# over a million generated events, printing its results as JSON lines.
-# Later issues replace this with the standalone system and a SQL demo.
+# over a million generated events, printing its plan and its results as
+# JSON lines. Later issues replace this with the standalone system.
 #
 #   scripts/run.sh BIN_DIR        (LAMINAR_RUN_PORT picks the port; 6669)
 set -euo pipefail
@@ -47,12 +47,14 @@ tail -n 3 "$log"
 rm -f "$log"
 
 echo
-echo "== a pipeline: Nexmark q5, hot items, over 1,000,000 events at parallelism 2"
-echo "   (scripts/nexmark/plans/q5.json with its blackhole sink made stdout)"
-plan=$(mktemp /tmp/laminar-q5.XXXXXX.json)
-sed 's/"kind": "blackhole"/"kind": "stdout"/' scripts/nexmark/plans/q5.json >"$plan"
+echo "== a SQL pipeline: Nexmark q5, hot items, over 1,000,000 events at parallelism 2"
+echo "   (scripts/nexmark/sql/q5.sql with its sink made stdout; its plan first)"
+sql=$(mktemp /tmp/laminar-q5.XXXXXX.sql)
+sed -e "s/'connector' = 'blackhole'/'connector' = 'stdout'/" \
+    -e "s/'events.num' = '10000000'/'events.num' = '1000000'/" scripts/nexmark/sql/q5.sql >"$sql"
+"$bin/laminard" explain "$sql" -p 2 | sed -n '/physical plan/,$p' | grep -v '^ *config'
 out=$(mktemp /tmp/laminar-q5.XXXXXX.out)
-"$bin/laminard" run-plan "$plan" -p 2 -o bid.events.num=1000000 -s logging.level=warn >"$out"
+"$bin/laminard" run "$sql" -p 2 -s logging.level=warn >"$out"
 head -n 10 "$out"
 echo "   ... $(wc -l <"$out") rows: {auction, num} for the top auctions of each window"
-rm -f "$plan" "$out"
+rm -f "$sql" "$out"

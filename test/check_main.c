@@ -32,7 +32,9 @@
     X(operators)                                                                                   \
     X(nexmark_oracle)                                                                              \
     X(recovery)                                                                                    \
-    X(distributed)
+    X(distributed)                                                                                 \
+    X(sql_parse)                                                                                   \
+    X(sql_plan)
 
 #define LM_SUITE_DECL(name) Suite *name##_suite(void);
 LM_SUITES(LM_SUITE_DECL)

@@ -3,6 +3,8 @@
  */
 #include "lm_test.h"
 
+#include "lm_sql.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <poll.h>
@@ -569,15 +571,35 @@ lm_test_nexmark_plan(const char *query, const char *out_dir, bool *retract, lm_r
     char path[1024];
     json_error_t jerr;
     json_t *doc, *ops, *edges, *op, *sink = NULL, *cfg;
-    const char *sink_from = NULL;
+    const char *sink_from = NULL, *sink_id = "sink";
     size_t i;
 
     *retract = false;
-    snprintf(path, sizeof(path), "%s/scripts/nexmark/plans/%s.json", lm_test_root(), query);
-    if ((doc = json_load_file(path, 0, &jerr)) == NULL) {
-        lm_report_fail(r, "plan %s: %s (line %d, column %d)", path, jerr.text, jerr.line,
-                       jerr.column);
-        return NULL;
+    size_t qlen = strlen(query);
+    if (qlen > 4 && strcmp(query + qlen - 4, ".sql") == 0) {
+        /* the pipeline in SQL, compiled; its sink table is "sink" */
+        char *text;
+        size_t len;
+        lm_sql_diag d;
+        snprintf(path, sizeof(path), "%s/scripts/nexmark/sql/%s", lm_test_root(), query);
+        if ((text = lm_test_read_file(path, &len)) == NULL) {
+            lm_report_fail(r, "cannot read %s", path);
+            return NULL;
+        }
+        int rv = lm_sql_compile(text, len, NULL, &doc, NULL, &d);
+        free(text);
+        if (rv != LM_OK) {
+            lm_report_fail(r, "%s:%u:%u: %s", path, d.pos.line, d.pos.col, d.msg);
+            return NULL;
+        }
+        sink_id = "sink_sink";
+    } else {
+        snprintf(path, sizeof(path), "%s/scripts/nexmark/plans/%s.json", lm_test_root(), query);
+        if ((doc = json_load_file(path, 0, &jerr)) == NULL) {
+            lm_report_fail(r, "plan %s: %s (line %d, column %d)", path, jerr.text, jerr.line,
+                           jerr.column);
+            return NULL;
+        }
     }
     ops = json_object_get(doc, "operators");
     edges = json_object_get(doc, "edges");
@@ -588,12 +610,12 @@ lm_test_nexmark_plan(const char *query, const char *out_dir, bool *retract, lm_r
     json_array_foreach(ops, i, op)
     {
         const char *id = json_string_value(json_object_get(op, "id"));
-        if (id != NULL && strcmp(id, "sink") == 0) {
+        if (id != NULL && strcmp(id, sink_id) == 0) {
             sink = op;
         }
     }
     if (sink == NULL) {
-        lm_report_fail(r, "plan %s: no operator with id \"sink\"", path);
+        lm_report_fail(r, "plan %s: no operator with id \"%s\"", path, sink_id);
         goto fail;
     }
     cfg = json_object();
@@ -608,7 +630,7 @@ lm_test_nexmark_plan(const char *query, const char *out_dir, bool *retract, lm_r
     json_array_foreach(edges, i, op)
     {
         const char *to = json_string_value(json_object_get(op, "to"));
-        if (to != NULL && strcmp(to, "sink") == 0) {
+        if (to != NULL && strcmp(to, sink_id) == 0) {
             if (sink_from != NULL) {
                 lm_report_fail(r, "plan %s: more than one edge into \"sink\"", path);
                 goto fail;

@@ -114,7 +114,9 @@ bool lm_test_compare_lines(char **got, size_t ngot, char **want, size_t nwant, c
 
 /* --- Nexmark plans -------------------------------------------------------
  * Loads scripts/nexmark/plans/<query>.json (under lm_test_root()) with its
- * operator "sink" made a JSON-lines file sink writing into out_dir.
+ * operator "sink" made a JSON-lines file sink writing into out_dir; a
+ * query named "<q>.sql" is scripts/nexmark/sql/<q>.sql compiled, its
+ * operator "sink_sink" (the table "sink") made that file sink.
  * *retract tells whether the sink's input is a changelog. Returns the
  * document (json_decref it) or NULL with the reason in r. */
 json_t *lm_test_nexmark_plan(const char *query, const char *out_dir, bool *retract, lm_report *r);

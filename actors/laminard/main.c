@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@
 #include "lm_nexmark.h"
 #include "lm_plan.h"
 #include "lm_rt.h"
+#include "lm_sql.h"
 #include "lm_storage.h"
 #include "lm_taskmgr.h"
 #include "lm_transport.h"
@@ -45,6 +47,9 @@ usage(FILE *out)
             "  node                 run a node: event loops and the transport front door\n"
             "  ping NODE_ID URL     send PINGs to the node NODE_ID at URL and report round trips\n"
             "  run-plan PLAN        run a physical plan (JSON) in this process until it ends\n"
+            "  run FILE.sql         compile a SQL pipeline and run it in this process\n"
+            "  explain FILE.sql     print a SQL pipeline's logical and physical plans\n"
+            "  compile FILE.sql     print the physical plan (JSON) a SQL pipeline compiles to\n"
             "  nexmark-dump DIR [OPTION=VALUE ...]\n"
             "                       write the Nexmark events (generator options, e.g.\n"
             "                       events.num=1000000) to DIR/person.csv, auction.csv, bid.csv\n"
@@ -175,9 +180,10 @@ parse_args(int argc, char **argv, args *a)
         }
         a->ping_node = argv[optind];
         a->ping_url = argv[optind + 1];
-    } else if (strcmp(a->command, "run-plan") == 0) {
+    } else if (strcmp(a->command, "run-plan") == 0 || strcmp(a->command, "run") == 0 ||
+               strcmp(a->command, "explain") == 0 || strcmp(a->command, "compile") == 0) {
         if (argc - optind != 1) {
-            fprintf(stderr, "laminard: run-plan wants PLAN\n");
+            fprintf(stderr, "laminard: %s wants a file\n", a->command);
             return -1;
         }
         a->plan = argv[optind];
@@ -493,6 +499,78 @@ out:
     return rv;
 }
 
+/* --- SQL -------------------------------------------------------------- */
+
+static bool
+is_sql(const char *path)
+{
+    size_t n = strlen(path);
+    return n > 4 && strcasecmp(path + n - 4, ".sql") == 0;
+}
+
+/* Compiles the SQL file at path into a plan document (JSON text, the
+ * caller's to free). Errors are printed with the line and a caret. */
+static int
+compile_sql(const char *path, uint32_t parallelism, char **doc, int64_t *checkpoint_ms)
+{
+    char name[256], *text = NULL;
+    size_t len = 0;
+    lm_sql_diag d;
+    lm_error err;
+    json_t *plan;
+    const char *base = strrchr(path, '/');
+
+    if (lm_storage_read(path, (uint8_t **)&text, &len, &err) != LM_OK) {
+        fprintf(stderr, "laminard: %s\n", err.msg);
+        return 2;
+    }
+    snprintf(name, sizeof(name), "%s", base != NULL ? base + 1 : path);
+    name[strlen(name) - 4] = '\0';
+    lm_sql_opts o = {name, parallelism};
+    if (lm_sql_compile(text, len, &o, &plan, checkpoint_ms, &d) != LM_OK) {
+        lm_sql_diag_print(&d, path, text, len, stderr);
+        free(text);
+        return 2;
+    }
+    free(text);
+    *doc = json_dumps(plan, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    json_decref(plan);
+    return *doc != NULL ? 0 : 1;
+}
+
+static int
+cmd_explain(const args *a)
+{
+    char *text = NULL;
+    size_t len = 0;
+    lm_sql_diag d;
+    lm_error err;
+
+    if (lm_storage_read(a->plan, (uint8_t **)&text, &len, &err) != LM_OK) {
+        fprintf(stderr, "laminard: %s\n", err.msg);
+        return 2;
+    }
+    lm_sql_opts o = {NULL, (uint32_t)a->parallelism};
+    int rv = lm_sql_explain(text, len, &o, stdout, &d);
+    if (rv != LM_OK) {
+        lm_sql_diag_print(&d, a->plan, text, len, stderr);
+    }
+    free(text);
+    return rv == LM_OK ? 0 : 2;
+}
+
+static int
+cmd_compile(const args *a)
+{
+    char *doc;
+    int rv = compile_sql(a->plan, (uint32_t)a->parallelism, &doc, NULL);
+    if (rv == 0) {
+        printf("%s\n", doc);
+        free(doc);
+    }
+    return rv;
+}
+
 /* --- run-plan -------------------------------------------------------- */
 
 static int
@@ -515,7 +593,18 @@ cmd_run_plan(const args *a, const lm_config *cfg)
         fprintf(stderr, "laminard: %s\n", err.msg);
         return 1;
     }
-    if (lm_plan_load_file(a->plan, &po, &plan, &err) != LM_OK) {
+    int64_t sql_checkpoint_ms = -1;
+    if (is_sql(a->plan)) {
+        char *doc;
+        if ((rv = compile_sql(a->plan, 0, &doc, &sql_checkpoint_ms)) != 0) {
+            return rv;
+        }
+        rv = lm_plan_load_json(doc, strlen(doc), a->plan, &po, &plan, &err);
+        free(doc);
+    } else {
+        rv = lm_plan_load_file(a->plan, &po, &plan, &err);
+    }
+    if (rv != LM_OK) {
         fprintf(stderr, "laminard: %s\n", err.msg);
         return 2;
     }
@@ -529,6 +618,9 @@ cmd_run_plan(const args *a, const lm_config *cfg)
     jo.job_id = job;
     jo.checkpoint_dir = a->checkpoint_dir;
     jo.checkpoint_interval_ms = (uint64_t)a->checkpoint_interval;
+    if (a->checkpoint_interval == 0 && sql_checkpoint_ms > 0 && a->checkpoint_dir != NULL) {
+        jo.checkpoint_interval_ms = (uint64_t)sql_checkpoint_ms; /* SET checkpoint.interval */
+    }
     jo.restore_epoch = (uint64_t)a->restore;
     rv = lm_job_run(rt, tm, plan, &jo, &res);
     lm_plan_free(plan);
@@ -600,8 +692,15 @@ main(int argc, char **argv)
     if (strcmp(a.command, "nexmark-dump") == 0) {
         return cmd_nexmark_dump(&a);
     }
+    if (strcmp(a.command, "explain") == 0) {
+        return cmd_explain(&a);
+    }
+    if (strcmp(a.command, "compile") == 0) {
+        return cmd_compile(&a);
+    }
     if (strcmp(a.command, "node") != 0 && strcmp(a.command, "config") != 0 &&
-        strcmp(a.command, "ping") != 0 && strcmp(a.command, "run-plan") != 0) {
+        strcmp(a.command, "ping") != 0 && strcmp(a.command, "run-plan") != 0 &&
+        strcmp(a.command, "run") != 0) {
         fprintf(stderr, "laminard: unknown command '%s'\n", a.command);
         usage(stderr);
         return 2;
@@ -614,7 +713,7 @@ main(int argc, char **argv)
         rv = lm_config_dump(&cfg, stdout) == LM_OK ? 0 : 1;
     } else if (strcmp(a.command, "ping") == 0) {
         rv = cmd_ping(&a, &cfg);
-    } else if (strcmp(a.command, "run-plan") == 0) {
+    } else if (strcmp(a.command, "run-plan") == 0 || strcmp(a.command, "run") == 0) {
         rv = cmd_run_plan(&a, &cfg);
     } else {
         rv = cmd_node(&a, &cfg);

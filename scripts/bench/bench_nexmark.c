@@ -2,9 +2,10 @@
  * bench_nexmark.c: lm-bench-nexmark, the Nexmark benchmark.
  *
  *   lm-bench-nexmark [--queries q0,q1,...] [--events N] [--parallelism 1,2]
- *                    [--runs N] [--plans DIR] [--json FILE] [--table FILE]
+ *                    [--runs N] [--plans DIR] [--sql DIR] [--json FILE] [--table FILE]
  *
- * Runs each query's plan (DIR/<query>.json, default scripts/nexmark/plans)
+ * Runs each query's plan (DIR/<query>.json, default scripts/nexmark/plans;
+ * with --sql, the pipeline DIR/<query>.sql compiled by the SQL compiler)
  * over N generated events (default 10 million) into its blackhole sink, at
  * each parallelism, each run in a process of its own so that its CPU time
  * and peak memory are its own: the parent takes them from wait4(). The
@@ -18,7 +19,7 @@
  * the run with the median wall time, the peak RSS the highest of all. Prints a
  * table (also written to the --table file) and appends one JSON line per
  * figure to the --json file:
- *   {"bench": "nexmark", "query": "q5", "parallelism": 1,
+ *   {"bench": "nexmark", "query": "q5", "from": "plan" | "sql", "parallelism": 1,
  *    "metric": "events_per_s", "value": NUMBER}
  * A run that fails is reported with its reason and makes the exit status 1.
  */
@@ -35,6 +36,8 @@
 #include "lm_plan.h"
 #include "lm_proto.h"
 #include "lm_rt.h"
+#include "lm_sql.h"
+#include "lm_storage.h"
 #include "lm_taskmgr.h"
 
 #define MAX_LIST 32
@@ -68,6 +71,37 @@ split_list(char *s, char **out, int cap)
     return n;
 }
 
+/* Loads a plan file, or compiles a .sql pipeline. */
+static int
+load(const char *path, const lm_plan_opts *po, lm_plan **plan, lm_error *err)
+{
+    size_t n = strlen(path), len;
+    char *text, *doc;
+    json_t *j;
+    lm_sql_diag d;
+    int rv;
+
+    if (n < 4 || strcmp(path + n - 4, ".sql") != 0) {
+        return lm_plan_load_file(path, po, plan, err);
+    }
+    if ((rv = lm_storage_read(path, (uint8_t **)&text, &len, err)) != LM_OK) {
+        return rv;
+    }
+    rv = lm_sql_compile(text, len, NULL, &j, NULL, &d);
+    free(text);
+    if (rv != LM_OK) {
+        return lm_error_set(err, rv, "%s:%u:%u: %s", path, d.pos.line, d.pos.col, d.msg);
+    }
+    doc = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (doc == NULL) {
+        return LM_ENOMEM;
+    }
+    rv = lm_plan_load_json(doc, strlen(doc), path, po, plan, err);
+    free(doc);
+    return rv;
+}
+
 /* The child: loads and runs one plan, writes a run_report to fd. */
 static int
 child_run(const char *path, uint32_t parallelism, uint64_t events, int fd)
@@ -87,7 +121,7 @@ child_run(const char *path, uint32_t parallelism, uint64_t events, int fd)
     int rv;
 
     /* Every nexmark source generates `events` events. */
-    if ((rv = lm_plan_load_file(path, &po, &plan, &err)) == LM_OK) {
+    if ((rv = load(path, &po, &plan, &err)) == LM_OK) {
         for (uint32_t i = 0; i < plan->nops && nsets < MAX_LIST; i++) {
             if (strcmp(plan->ops[i].kind->name, "nexmark") == 0) {
                 snprintf(sets_buf[nsets], sizeof(sets_buf[nsets]), "%s.events.num=%" PRIu64,
@@ -99,7 +133,7 @@ child_run(const char *path, uint32_t parallelism, uint64_t events, int fd)
         sets[nsets] = NULL;
         lm_plan_free(plan);
         po.sets = sets;
-        rv = lm_plan_load_file(path, &po, &plan, &err);
+        rv = load(path, &po, &plan, &err);
     }
     if (rv != LM_OK) {
         snprintf(rep.reason, sizeof(rep.reason), "%s", err.msg);
@@ -128,6 +162,8 @@ child_run(const char *path, uint32_t parallelism, uint64_t events, int fd)
 }
 
 /* Runs one query at one parallelism in a child process. */
+static const char *plan_ext = ".json";
+
 static void
 run_child(const char *plans, run_figures *f, uint64_t events)
 {
@@ -139,7 +175,7 @@ run_child(const char *plans, run_figures *f, uint64_t events)
     ssize_t got = 0;
 
     memset(&f->rep, 0, sizeof(f->rep));
-    snprintf(path, sizeof(path), "%s/%s.json", plans, f->query);
+    snprintf(path, sizeof(path), "%s/%s%s", plans, f->query, plan_ext);
     if (pipe(fds) != 0) {
         snprintf(f->rep.reason, sizeof(f->rep.reason), "pipe: %s", strerror(errno));
         return;
@@ -214,9 +250,10 @@ static void
 print_json(FILE *out, const run_figures *f, const char *metric, double value)
 {
     fprintf(out,
-            "{\"bench\": \"nexmark\", \"query\": \"%s\", \"parallelism\": %u, \"metric\": \"%s\", "
-            "\"value\": %.6g}\n",
-            f->query, f->parallelism, metric, value);
+            "{\"bench\": \"nexmark\", \"query\": \"%s\", \"from\": \"%s\", \"parallelism\": %u, "
+            "\"metric\": \"%s\", \"value\": %.6g}\n",
+            f->query, strcmp(plan_ext, ".sql") == 0 ? "sql" : "plan", f->parallelism, metric,
+            value);
 }
 
 static void
@@ -240,7 +277,8 @@ static void
 usage(FILE *out)
 {
     fprintf(out, "usage: lm-bench-nexmark [--queries q0,q1,...] [--events N] "
-                 "[--parallelism 1,2] [--runs N] [--plans DIR] [--json FILE] [--table FILE]\n");
+                 "[--parallelism 1,2] [--runs N] [--plans DIR] [--sql DIR] [--json FILE] "
+                 "[--table FILE]\n");
 }
 
 int
@@ -280,6 +318,10 @@ main(int argc, char **argv)
             }
         } else if (strcmp(a, "--plans") == 0) {
             plans = v;
+            plan_ext = ".json";
+        } else if (strcmp(a, "--sql") == 0) {
+            plans = v;
+            plan_ext = ".sql";
         } else if (strcmp(a, "--json") == 0) {
             json_path = v;
         } else if (strcmp(a, "--table") == 0) {
@@ -318,11 +360,14 @@ main(int argc, char **argv)
 
     static const char header[] = "query   p       events    wall_s     cpu_s       events/s "
                                  "events/s/core   rss_MB  speedup\n";
-    printf("Nexmark, %" PRIu64 " events per run, blackhole sink, median of %d runs\n%s", events,
-           runs, header);
+    const char *from =
+        strcmp(plan_ext, ".sql") == 0 ? "plans compiled from SQL" : "hand-built plans";
+    printf("Nexmark, %" PRIu64 " events per run, blackhole sink, median of %d runs, %s\n%s", events,
+           runs, from, header);
     if (table != NULL) {
-        fprintf(table, "Nexmark, %" PRIu64 " events per run, blackhole sink, median of %d runs\n%s",
-                events, runs, header);
+        fprintf(table,
+                "Nexmark, %" PRIu64 " events per run, blackhole sink, median of %d runs, %s\n%s",
+                events, runs, from, header);
     }
     for (int q = 0; q < nq; q++) {
         for (int j = 0; j < np; j++) {

@@ -62,6 +62,17 @@ extern char **environ;
     X(q7, "")                                                                                      \
     X(q8, "")
 
+/* The same queries compiled from SQL (scripts/nexmark/sql/<name>.sql). */
+#define NEXMARK_SQL_ORACLE_QUERIES(X)                                                              \
+    X(q0)                                                                                          \
+    X(q1)                                                                                          \
+    X(q2)                                                                                          \
+    X(q3)                                                                                          \
+    X(q4)                                                                                          \
+    X(q5)                                                                                          \
+    X(q7)                                                                                          \
+    X(q8)
+
 #define ORACLE_EVENTS 1000000
 #define ORACLE_LOOPS  2
 
@@ -408,7 +419,9 @@ run_query(const char *query, const char *extra)
     }
     /* DuckDB works while Laminar runs */
     if (!r.failed) {
-        oracle = oracle_start(query, oracle_out, oracle_log, &r);
+        char name[64]; /* "q5.sql" is query q5 */
+        snprintf(name, sizeof(name), "%.*s", (int)strcspn(query, "."), query);
+        oracle = oracle_start(name, oracle_out, oracle_log, &r);
     }
     for (size_t k = 0; k < ORACLE_NPAR && !r.failed; k++) {
         lm_plan_opts po = {oracle_parallelisms[k], 0, (const char *const *)plans[k].sets};
@@ -475,6 +488,15 @@ run_query(const char *query, const char *extra)
     ck_assert_msg(!r.failed, "%s", r.msg);
 }
 
+#define SQL_ORACLE_TEST(q)                                                                         \
+    START_TEST(test_nexmark_sql_oracle_##q)                                                        \
+    {                                                                                              \
+        run_query(#q ".sql", "");                                                                  \
+    }                                                                                              \
+    END_TEST
+NEXMARK_SQL_ORACLE_QUERIES(SQL_ORACLE_TEST)
+#undef SQL_ORACLE_TEST
+
 #define ORACLE_TEST(q, extra)                                                                      \
     START_TEST(test_nexmark_oracle_##q)                                                            \
     {                                                                                              \
@@ -494,6 +516,9 @@ nexmark_oracle_suite(void)
 #define ORACLE_ADD(q, extra) tcase_add_test(tc, test_nexmark_oracle_##q);
     NEXMARK_ORACLE_QUERIES(ORACLE_ADD)
 #undef ORACLE_ADD
+#define SQL_ORACLE_ADD(q) tcase_add_test(tc, test_nexmark_sql_oracle_##q);
+    NEXMARK_SQL_ORACLE_QUERIES(SQL_ORACLE_ADD)
+#undef SQL_ORACLE_ADD
     suite_add_tcase(s, tc);
     return s;
 }
