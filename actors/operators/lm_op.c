@@ -26,7 +26,8 @@
     X(lm_op_aggregate)                                                                             \
     X(lm_op_join)                                                                                  \
     X(lm_op_interval_join)                                                                         \
-    X(lm_op_window_join)
+    X(lm_op_window_join)                                                                           \
+    X(lm_op_union)
 
 #define LM_OP_KIND_DECL(sym) extern const lm_op_kind sym;
 LM_OP_KINDS(LM_OP_KIND_DECL)

@@ -60,7 +60,7 @@ typedef struct lm_op_kind {
      * restored from a checkpoint. On failure, close() is still called when
      * op->state is not NULL, so either free everything and leave it NULL
      * or leave a partly made state that close() can free. */
-    int (*open)(lm_op *op);
+    int (*open)(lm_op *op); /* NULL: no state */
     /* A batch arrived on port (the batch is the operator's). */
     int (*on_batch)(lm_op *op, uint32_t port, lm_batch *b);
     /* The input watermark advanced to wm (the minimum over the inputs that

@@ -1835,6 +1835,80 @@ emit_sink(planner *pl, lp_node *n, pout *in)
     return add_edge(pl, in->id, id, 0, NULL, NULL);
 }
 
+/* UNION ALL: each input renamed and widened to the union's schema by a
+ * calc, then one union operator. */
+static int
+emit_union(planner *pl, lp_node *n, pout *out)
+{
+    pout ins[LM_OP_MAX_PORTS];
+    int rv;
+
+    if (n->nin > LM_OP_MAX_PORTS) {
+        return lm_sql_diag_set(pl->d, n->pos, "UNION ALL of more than %d queries is not supported",
+                               LM_OP_MAX_PORTS);
+    }
+    for (uint32_t i = 0; i < n->nin; i++) {
+        if ((rv = emit(pl, n->in[i], &ins[i])) != LM_OK) {
+            return rv;
+        }
+    }
+    NOMEM(pout_alloc(pl, out, n->ncols) == LM_OK ? out : NULL);
+    for (uint32_t c = 0; c < n->ncols; c++) {
+        out->ids[c] = n->cols[c].id;
+        out->names[c] = n->cols[c].name;
+        out->types[c] = n->cols[c].type;
+        out->nullable[c] = false;
+        for (uint32_t i = 0; i < n->nin; i++) {
+            int32_t at = pout_find(&ins[i], n->in[i]->cols[c].id);
+            out->nullable[c] |= at < 0 || ins[i].nullable[at];
+        }
+    }
+    if ((rv = uniq_names(pl, out->names, out->n)) != LM_OK) {
+        return rv;
+    }
+    out->changelog = n->changelog;
+    out->par = pl->par;
+    json_t *op = add_op(pl, "union", "union", pl->par, NULL, &out->id);
+    NOMEM(op);
+    out->op = op;
+    json_object_set_new(op, "schema", schema_json(out));
+    for (uint32_t i = 0; i < n->nin; i++) {
+        json_t *proj = json_array();
+        pout branch = *out;
+        NOMEM(proj);
+        for (uint32_t c = 0; c < n->ncols; c++) {
+            json_t *e =
+                xlate(pl, lp_col_ref(pl->lp, n->in[i]->cols[c].id), &ins[i], NULL, NULL, NULL);
+            NOMEM(e);
+            json_array_append_new(proj, json_pack("{s:s,s:o}", "name", out->names[c], "expr", e));
+        }
+        if (out->changelog) {
+            json_array_append_new(
+                proj,
+                ins[i].changelog
+                    ? json_pack("{s:s,s:{s:s}}", "name", "_retract", "expr", "col", "_retract")
+                    : json_pack("{s:s,s:{s:b}}", "name", "_retract", "expr", "lit", 0));
+        }
+        json_t *c = add_op(pl, "to_union", "calc", ins[i].par, json_pack("{s:o}", "project", proj),
+                           &branch.id);
+        NOMEM(c);
+        json_object_set_new(c, "schema", schema_json(out));
+        if ((rv = add_edge(pl, ins[i].id, branch.id, 0, NULL, NULL)) != LM_OK) {
+            return rv;
+        }
+        branch.par = ins[i].par;
+        json_t *keys = NULL;
+        if (branch.par != pl->par) { /* spread the rows over the union's subtasks */
+            keys = json_pack("[s]", out->names[0]);
+            NOMEM(keys);
+        }
+        if ((rv = link_ops(pl, &branch, out->id, i, pl->par, keys)) != LM_OK) {
+            return rv;
+        }
+    }
+    return LM_OK;
+}
+
 static int
 emit(planner *pl, lp_node *n, pout *out)
 {
@@ -1842,8 +1916,7 @@ emit(planner *pl, lp_node *n, pout *out)
     int rv;
 
     if (n->kind == LP_UNION) {
-        return lm_sql_diag_set(pl->d, n->pos,
-                               "UNION ALL is not supported yet: the engine has no union operator");
+        return emit_union(pl, n, out);
     }
     for (uint32_t i = 0; i < n->nin && i < 2; i++) {
         if ((rv = emit(pl, n->in[i], &in[i])) != LM_OK) {

@@ -1153,7 +1153,7 @@ st_init(lm_actor *self, void *arg)
     }
     for (uint32_t i = 0; i < c->nops; i++) {
         lm_op *op = &st->ops[i];
-        if ((rv = op->kind->open(op)) != LM_OK) {
+        if (op->kind->open != NULL && (rv = op->kind->open(op)) != LM_OK) {
             /* The actor does not start, so fini will not run: free here
              * (close runs for every operator that has a state, including
              * this one if it left one). */

@@ -481,6 +481,44 @@ START_TEST(test_sql_file_pipeline_updating)
 }
 END_TEST
 
+/* UNION ALL of two queries over one source, into one sink. */
+START_TEST(test_sql_union_all)
+{
+    lm_log_opts lo = {LM_LOG_ERROR, LM_LOG_TEXT, false, true, NULL};
+    const char *dir = lm_test_tmpdir();
+    char outdir[600];
+    lm_error err;
+
+    lm_log_configure(&lo, NULL);
+    snprintf(outdir, sizeof(outdir), "%s/out", dir);
+    char *sql = sql_with_dir(
+        "CREATE TABLE t (counter BIGINT, ts TIMESTAMP) WITH ('connector' = 'impulse',\n"
+        "  'count' = '10');\n"
+        "CREATE TABLE out (n BIGINT, tag VARCHAR)\n"
+        "  WITH ('connector' = 'filesystem', 'path' = '%s/out', 'format' = 'json');\n"
+        "INSERT INTO out\n"
+        "SELECT counter, 'low' AS tag FROM t WHERE counter < 3\n"
+        "UNION ALL\n"
+        "SELECT counter * 100, 'high' FROM t WHERE counter >= 8;\n",
+        dir);
+    run_sql(sql);
+    free(sql);
+    size_t n;
+    char **lines = lm_test_read_lines(outdir, &n);
+    ck_assert(lines != NULL);
+    static const char *const want[] = {
+        "{\"n\":0,\"tag\":\"low\"}",    "{\"n\":1,\"tag\":\"low\"}",    "{\"n\":2,\"tag\":\"low\"}",
+        "{\"n\":800,\"tag\":\"high\"}", "{\"n\":900,\"tag\":\"high\"}",
+    };
+    ck_assert_int_eq(n, 5);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_str_eq(lines[i], want[i]);
+    }
+    lm_test_free_lines(lines, n);
+    lm_storage_remove_tree(dir, &err);
+}
+END_TEST
+
 Suite *
 sql_plan_suite(void)
 {
@@ -497,6 +535,7 @@ sql_plan_suite(void)
     tcase_add_test(tc, test_sql_set_parallelism);
     tcase_add_test(tc, test_sql_file_pipeline_windows);
     tcase_add_test(tc, test_sql_file_pipeline_updating);
+    tcase_add_test(tc, test_sql_union_all);
     suite_add_tcase(s, tc);
     return s;
 }
