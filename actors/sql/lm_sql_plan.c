@@ -874,6 +874,14 @@ prune(lm_sql_lp *lp, lp_node *n, const idset *need)
                 set_add(&in, n->aggs[i].arg);
             }
         }
+        if (n->kind == LP_AGG && lp->state_ttl_ms > 0) {
+            for (uint32_t i = 0; i < n->in[0]->ncols; i++) { /* the TTL follows event time */
+                if (n->in[0]->cols[i].role == LP_ROWTIME) {
+                    set_add(&in, n->in[0]->cols[i].id);
+                    break;
+                }
+            }
+        }
         if (n->win != NULL) {
             if (n->win->type == LP_WIN_GIVEN) {
                 set_add(&in, n->win->start_col);
@@ -900,6 +908,15 @@ prune(lm_sql_lp *lp, lp_node *n, const idset *need)
         }
         if (n->residual != NULL) {
             refs(n->residual, set_add, &in);
+        }
+        if (n->jkind == LP_J_UPDATING && lp->state_ttl_ms > 0) {
+            for (int s = 0; s < 2; s++) { /* the TTL follows event time */
+                for (uint32_t i = 0; i < n->in[s]->ncols; i++) {
+                    if (n->in[s]->cols[i].role == LP_ROWTIME) {
+                        set_add(&in, n->in[s]->cols[i].id);
+                    }
+                }
+            }
         }
         if (n->jkind == LP_J_INTERVAL) {
             set_add(&in, n->ltime);
@@ -1776,8 +1793,27 @@ emit_join(planner *pl, lp_node *n, const pout *lin, const pout *rin, pout *out)
                             json_string(L->names[pout_find(L, n->lwend)]));
         json_object_set_new(config, "right_window_end",
                             json_string(R->names[pout_find(R, n->rwend)]));
-    } else if (n->left_outer) {
-        json_object_set_new(config, "type", json_string("left"));
+    } else {
+        if (n->left_outer) {
+            json_object_set_new(config, "type", json_string("left"));
+        }
+        /* SET state.ttl: rows leave once the watermark passes their time
+         * plus the TTL (each side needs an event-time column) */
+        const char *tl = NULL, *tr = NULL;
+        for (int s = 0; s < 2 && pl->lp->state_ttl_ms > 0; s++) {
+            const pout *side = s == 0 ? L : R;
+            for (uint32_t i = 0; i < side->n; i++) {
+                const lp_col *c = lp_find_col(n->in[n->swap ? 1 - s : s], side->ids[i]);
+                if (c != NULL && c->role == LP_ROWTIME && side->types[i] == LM_TYPE_TIMESTAMP) {
+                    *(s == 0 ? &tl : &tr) = side->names[i];
+                }
+            }
+        }
+        if (tl != NULL && tr != NULL) {
+            json_object_set_new(config, "ttl_ms", json_integer(pl->lp->state_ttl_ms));
+            json_object_set_new(config, "left_time", json_string(tl));
+            json_object_set_new(config, "right_time", json_string(tr));
+        }
     }
     out->changelog = n->changelog;
     json_t *op = add_op(pl, "join", kind, pl->par, config, &out->id);
