@@ -265,6 +265,39 @@ suggest_text(const suggest *s, char *buf, size_t len)
 
 /* --- typing ------------------------------------------------------------ */
 
+/* Copies an engine message with its type names in SQL's words ("int64"
+ * becomes "BIGINT"), so that users read the types they declare. */
+static void
+sql_type_words(const char *m, char *out, size_t cap)
+{
+    static const char *const words[][2] = {
+        {"int64", "BIGINT"},       {"float64", "DOUBLE"}, {"utf8", "VARCHAR"},
+        {"timestamp", "TIMESTAMP"}, {"binary", "BYTES"},   {"interval", "INTERVAL"},
+        {"bool", "BOOLEAN"},        {NULL, NULL},
+    };
+    size_t o = 0;
+    while (*m != '\0' && o + 1 < cap) {
+        bool done = false;
+        bool start = o == 0 || !(isalnum((unsigned char)m[-1]) || m[-1] == '_');
+        for (int i = 0; start && words[i][0] != NULL && !done; i++) {
+            size_t n = strlen(words[i][0]);
+            if (strncmp(m, words[i][0], n) == 0 && !isalnum((unsigned char)m[n]) && m[n] != '_') {
+                size_t k = strlen(words[i][1]);
+                if (o + k + 1 < cap) {
+                    memcpy(out + o, words[i][1], k);
+                    o += k;
+                }
+                m += n;
+                done = true;
+            }
+        }
+        if (!done) {
+            out[o++] = *m++;
+        }
+    }
+    out[o] = '\0';
+}
+
 /* Compiles j against cols to learn its type. On a type error, the diag
  * points at pos. */
 static int
@@ -309,8 +342,9 @@ type_of(binder *b, const json_t *j, const lp_col *cols, uint32_t n, lm_sql_pos p
             }
             m = colon + 2;
         }
-        /* Column names in messages are ids: say types only. */
-        return lm_sql_diag_set(b->d, pos, "%s", m);
+        char sql[sizeof(err.msg) + 64];
+        sql_type_words(m, sql, sizeof(sql));
+        return lm_sql_diag_set(b->d, pos, "%s", sql);
     }
     *type = lm_expr_type(e);
     if (nullable != NULL) {
