@@ -124,7 +124,8 @@ $(B)/test/lm-test-peer: $(B)/obj/test/helpers/peer.o $(LIB)
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
                $(INCLUDES) $(PKG_CFLAGS)
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_B)/obj/%.o)
-FUZZ_TARGETS := $(FUZZ_B)/fuzz_decode $(FUZZ_B)/fuzz_config $(FUZZ_B)/fuzz_sql
+FUZZ_TARGETS := $(FUZZ_B)/fuzz_decode $(FUZZ_B)/fuzz_config $(FUZZ_B)/fuzz_sql \
+                $(FUZZ_B)/fuzz_sql_compile
 
 $(FUZZ_B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -2160,11 +2160,110 @@ print_cols(const lp_node *n, FILE *out)
     fputs("]", out);
 }
 
+/* The name of column id among n's inputs, for printing. */
+static const char *
+input_name(const lp_node *n, uint32_t id, char *buf, size_t len)
+{
+    for (uint32_t k = 0; k < n->nin; k++) {
+        const lp_col *c = lp_find_col(n->in[k], id);
+        if (c != NULL) {
+            if (c->qual != NULL) {
+                snprintf(buf, len, "%s.%s", c->qual, c->name);
+            } else {
+                snprintf(buf, len, "%s", c->name);
+            }
+            return buf;
+        }
+    }
+    snprintf(buf, len, "#%" PRIu32, id);
+    return buf;
+}
+
+/* Writes an expression as SQL-like text, its columns by name. */
+static void
+print_expr(const json_t *e, const lp_node *n, FILE *out, int depth)
+{
+    static const char *const infix[] = {"+",  "-", "*",  "/",   "%",  "=",  "<>", "<",
+                                        "<=", ">", ">=", "and", "or", "||", NULL};
+    const char *call = json_string_value(json_object_get(e, "call"));
+    const json_t *args = json_object_get(e, "args");
+    char buf[300];
+
+    if (depth > 50) {
+        fputs("...", out);
+        return;
+    }
+    if (bare(e) >= 0) {
+        fputs(input_name(n, (uint32_t)bare(e), buf, sizeof(buf)), out);
+        return;
+    }
+    if (json_object_get(e, "lit") != NULL) {
+        const json_t *l = json_object_get(e, "lit");
+        const char *type = json_string_value(json_object_get(e, "type"));
+        char *t = json_dumps(l, JSON_ENCODE_ANY);
+        if (json_is_string(l)) {
+            fprintf(out, "'%s'", json_string_value(l));
+        } else if (type != NULL && strcmp(type, "interval") == 0) {
+            fprintf(out, "INTERVAL %s us", t ? t : "?");
+        } else {
+            fputs(t ? t : "?", out);
+        }
+        free(t);
+        return;
+    }
+    if (json_object_get(e, "cast") != NULL) {
+        fputs("CAST(", out);
+        print_expr(json_object_get(e, "cast"), n, out, depth + 1);
+        fprintf(out, " AS %s)", json_string_value(json_object_get(e, "to")));
+        return;
+    }
+    if (json_object_get(e, "case") != NULL) {
+        const json_t *cs = json_object_get(e, "case");
+        fputs("CASE", out);
+        for (size_t i = 0; i < json_array_size(cs); i++) {
+            fputs(" WHEN ", out);
+            print_expr(json_object_get(json_array_get(cs, i), "when"), n, out, depth + 1);
+            fputs(" THEN ", out);
+            print_expr(json_object_get(json_array_get(cs, i), "then"), n, out, depth + 1);
+        }
+        if (json_object_get(e, "else") != NULL) {
+            fputs(" ELSE ", out);
+            print_expr(json_object_get(e, "else"), n, out, depth + 1);
+        }
+        fputs(" END", out);
+        return;
+    }
+    if (call == NULL) {
+        fputs("?", out);
+        return;
+    }
+    for (int i = 0; infix[i] != NULL && json_array_size(args) >= 2; i++) {
+        if (strcmp(call, infix[i]) == 0) {
+            fputc('(', out);
+            for (size_t k = 0; k < json_array_size(args); k++) {
+                if (k > 0) {
+                    fprintf(out, " %s ", call);
+                }
+                print_expr(json_array_get(args, k), n, out, depth + 1);
+            }
+            fputc(')', out);
+            return;
+        }
+    }
+    fprintf(out, "%s(", call);
+    for (size_t k = 0; k < json_array_size(args); k++) {
+        if (k > 0) {
+            fputs(", ", out);
+        }
+        print_expr(json_array_get(args, k), n, out, depth + 1);
+    }
+    fputc(')', out);
+}
+
 static void
 print_node(const lm_sql_lp *lp, const lp_node *n, int depth, FILE *out)
 {
     static const char *const win_names[] = {"TUMBLE", "HOP", "SESSION", "GIVEN"};
-    char *j;
     fprintf(out, "%*s", depth * 2, "");
     switch (n->kind) {
     case LP_SCAN:
@@ -2186,9 +2285,8 @@ print_node(const lm_sql_lp *lp, const lp_node *n, int depth, FILE *out)
     case LP_CALC:
         fputs("Calc", out);
         if (n->filter != NULL) {
-            j = json_dumps(n->filter, JSON_COMPACT);
-            fprintf(out, " filter %s", j ? j : "?");
-            free(j);
+            fputs(" filter ", out);
+            print_expr(n->filter, n, out, 0);
         }
         break;
     case LP_WAGG:
@@ -2215,9 +2313,13 @@ print_node(const lm_sql_lp *lp, const lp_node *n, int depth, FILE *out)
                                             : "Join",
                 n->left_outer ? " LEFT" : "", n->njkeys);
         if (n->residual != NULL) {
-            j = json_dumps(n->residual, JSON_COMPACT);
-            fprintf(out, " condition %s", j ? j : "?");
-            free(j);
+            fputs(" condition ", out);
+            print_expr(n->residual, n, out, 0);
+        }
+        for (uint32_t i = 0; i < n->njkeys; i++) {
+            char a[300], b2[300];
+            fprintf(out, "%s%s = %s", i ? ", " : " on ", input_name(n, n->lkeys[i], a, sizeof(a)),
+                    input_name(n, n->rkeys[i], b2, sizeof(b2)));
         }
         break;
     case LP_UNION: fputs("UnionAll", out); break;
