@@ -34,6 +34,7 @@
     X(recovery)                                                                                    \
     X(distributed)                                                                                 \
     X(sql_parse)                                                                                   \
+    X(sql_errors)                                                                                  \
     X(sql_plan)
 
 #define LM_SUITE_DECL(name) Suite *name##_suite(void);

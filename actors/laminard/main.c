@@ -692,11 +692,12 @@ main(int argc, char **argv)
     if (strcmp(a.command, "nexmark-dump") == 0) {
         return cmd_nexmark_dump(&a);
     }
-    if (strcmp(a.command, "explain") == 0) {
-        return cmd_explain(&a);
-    }
-    if (strcmp(a.command, "compile") == 0) {
-        return cmd_compile(&a);
+    if (strcmp(a.command, "explain") == 0 || strcmp(a.command, "compile") == 0) {
+        rv = strcmp(a.command, "explain") == 0 ? cmd_explain(&a) : cmd_compile(&a);
+        free(a.sets);
+        free(a.peers);
+        free(a.ops);
+        return rv;
     }
     if (strcmp(a.command, "node") != 0 && strcmp(a.command, "config") != 0 &&
         strcmp(a.command, "ping") != 0 && strcmp(a.command, "run-plan") != 0 &&

@@ -253,8 +253,9 @@ typedef struct lm_sql_stmt {
     /* CREATE VIEW, INSERT, SELECT */
     lm_sql_query *query;
     /* SET key = value */
-    const char *set_key;   /* dotted, as written */
-    const char *set_value; /* literal text (quotes removed) or word */
+    const char *set_key;    /* dotted, as written */
+    lm_sql_pos set_key_pos; /* where the key starts */
+    const char *set_value;  /* literal text (quotes removed) or word */
     lm_sql_pos set_value_pos;
 } lm_sql_stmt;
 

@@ -271,7 +271,7 @@ static void
 sql_type_words(const char *m, char *out, size_t cap)
 {
     static const char *const words[][2] = {
-        {"int64", "BIGINT"},       {"float64", "DOUBLE"}, {"utf8", "VARCHAR"},
+        {"int64", "BIGINT"},        {"float64", "DOUBLE"}, {"utf8", "VARCHAR"},
         {"timestamp", "TIMESTAMP"}, {"binary", "BYTES"},   {"interval", "INTERVAL"},
         {"bool", "BOOLEAN"},        {NULL, NULL},
     };
@@ -432,6 +432,30 @@ resolve(binder *b, const scope *sc, const lm_sql_expr *e, uint32_t *out)
             suggest_try(&s, want, a);
         }
         suggest_try(&s, want, sc->cols[i].name);
+    }
+    if (e->nparts == 2) {
+        /* a.b where a is a column: a field of a column that is not a ROW */
+        for (uint32_t i = 0; i < sc->n; i++) {
+            if (name_eq(sc->cols[i].name, e->parts[0].text, e->parts[0].quoted)) {
+                return lm_sql_diag_set(
+                    b->d, e->pos, "'%s' is a %s column, not a ROW: it has no field '%s'",
+                    sc->cols[i].name, lp_type_sql(sc->cols[i].type), e->parts[1].text);
+            }
+        }
+    }
+    if (e->nparts == 1 && e->parts[0].quoted) {
+        return lm_sql_diag_set(b->d, e->pos,
+                               "unknown column \"%s\"%s (a double-quoted word is a name; a string "
+                               "takes single quotes: '%s')",
+                               want, suggest_text(&s, sbuf, sizeof(sbuf)), want);
+    }
+    if (e->nparts == 1 &&
+        (strcasecmp(want, "window_start") == 0 || strcasecmp(want, "window_end") == 0)) {
+        return lm_sql_diag_set(b->d, e->pos,
+                               "unknown column '%s': window bounds come from a window, FROM "
+                               "TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL ...)) with GROUP BY "
+                               "window_start, window_end, or GROUP BY tumble(...)",
+                               want);
     }
     if (e->nparts >= 2) {
         bool qual_known = false;
@@ -649,6 +673,21 @@ bind_expr(binder *b, const bctx *c, const lm_sql_expr *e, json_t **out, int *typ
         if (j != NULL && (rv = bind_args(b, c, e, 0, args, types)) != LM_OK) {
             b->depth--;
             return rv;
+        }
+        if (strcmp(e->op, "and") == 0 || strcmp(e->op, "or") == 0 || strcmp(e->op, "not") == 0) {
+            for (uint32_t k = 0; k < e->nargs; k++) { /* point at the operand that is wrong */
+                if (types[k] != LM_TYPE_BOOL && !is_untyped_null(json_array_get(args, k))) {
+                    b->depth--;
+                    char up[8];
+                    snprintf(up, sizeof(up), "%s", e->op);
+                    for (char *u = up; *u; u++) {
+                        *u = (char)toupper((unsigned char)*u);
+                    }
+                    return lm_sql_diag_set(b->d, e->args[k]->pos,
+                                           "%s needs BOOLEAN operands, this one is %s", up,
+                                           lp_type_sql(types[k]));
+                }
+            }
         }
         break;
     case LM_SQL_E_CALL:
@@ -947,7 +986,7 @@ check_options(binder *b, lm_sql_table *t, const lm_sql_stmt *s, const connector_
                                            "unknown option '%s' for connector 'nexmark'%s", o->key,
                                            suggest_text(&sg, sbuf, sizeof(sbuf)));
                 }
-                return lm_sql_diag_set(b->d, o->value_pos, "option '%s': %s", o->key, err.msg);
+                return lm_sql_diag_set(b->d, o->value_pos, "%s", err.msg); /* names the option */
             }
             continue;
         }
@@ -958,8 +997,18 @@ check_options(binder *b, lm_sql_table *t, const lm_sql_stmt *s, const connector_
             suggest_try(&sg, o->key, ci->options[k]);
         }
         if (!known) {
-            return lm_sql_diag_set(b->d, o->key_pos, "unknown option '%s' for connector '%s'%s",
-                                   o->key, ci->name, suggest_text(&sg, sbuf, sizeof(sbuf)));
+            char list[400];
+            size_t used = 0;
+            list[0] = '\0';
+            for (uint32_t k = 0; ci->options[k] != NULL && used < sizeof(list); k++) {
+                if (strcmp(ci->options[k], "connector") != 0) {
+                    used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
+                                             used ? ", " : "", ci->options[k]);
+                }
+            }
+            return lm_sql_diag_set(
+                b->d, o->key_pos, "unknown option '%s' for connector '%s'%s (its options: %s)",
+                o->key, ci->name, suggest_text(&sg, sbuf, sizeof(sbuf)), list[0] ? list : "none");
         }
     }
     for (uint32_t k = 0; ci->required[k] != NULL; k++) {
@@ -1006,8 +1055,8 @@ bind_create_table(binder *b, const lm_sql_stmt *s)
                     suggest_try(&sg, t->connector, connectors[k].name);
                 }
                 return lm_sql_diag_set(b->d, s->options[i].value_pos,
-                                       "unknown connector '%s' (connectors: nexmark, filesystem, "
-                                       "blackhole, stdout, impulse)%s",
+                                       "unknown connector '%s'%s (connectors: nexmark, filesystem, "
+                                       "impulse, blackhole, stdout, print)",
                                        t->connector, suggest_text(&sg, sbuf, sizeof(sbuf)));
             }
         }
@@ -1221,6 +1270,12 @@ bind_named(binder *b, const lm_sql_ident *name, const lm_sql_ident *alias, lm_sq
         return scan_table(b, t, alias, pos, out, sc);
     }
     if ((v = find_view(b->lp, name)) == NULL) {
+        for (uint32_t i = 0; i < b->nviews_in_use; i++) {
+            if (name_eq(b->views_in_use[i], name->text, name->quoted)) {
+                return lm_sql_diag_set(b->d, name->pos, "view '%s' refers to itself",
+                                       b->views_in_use[i]);
+            }
+        }
         return unknown_relation(b, name);
     }
     for (uint32_t i = 0; i < b->nviews_in_use; i++) {
@@ -1344,6 +1399,20 @@ bind_ref(binder *b, const lm_sql_ref *r, lp_node **out, scope *sc)
             (rv = bind_ref(b, r->right, &rr, &rs)) != LM_OK) {
             return rv;
         }
+        for (uint32_t i = 0; i < rs.n; i++) {
+            for (uint32_t k = 0; k < ls.n && rs.cols[i].qual != NULL; k++) {
+                if (ls.cols[k].qual != NULL && strcasecmp(ls.cols[k].qual, rs.cols[i].qual) == 0) {
+                    const lm_sql_ref *rr2 = r->right;
+                    lm_sql_pos at = rr2->alias.text != NULL  ? rr2->alias.pos
+                                    : rr2->name.text != NULL ? rr2->name.pos
+                                                             : rr2->pos;
+                    return lm_sql_diag_set(b->d, at,
+                                           "'%s' names two inputs of this FROM: give one of them "
+                                           "another alias",
+                                           rs.cols[i].qual);
+                }
+            }
+        }
         NOMEM(n = new_node(b, LP_JOIN, r->pos, 2, l->ncols + rr->ncols));
         n->in[0] = l;
         n->in[1] = rr;
@@ -1395,6 +1464,13 @@ bind_ref(binder *b, const lm_sql_ref *r, lp_node **out, scope *sc)
         lm_sql_expr name = {0};
         if ((rv = bind_named(b, &r->name, &r->alias, r->pos, out, &inner)) != LM_OK) {
             return rv;
+        }
+        if ((*out)->changelog) {
+            return lm_sql_diag_set(b->d, r->name.pos,
+                                   "'%s' is updated (it comes from a GROUP BY without a window, "
+                                   "an updating join or an outer join): only an append-only "
+                                   "input can be windowed",
+                                   r->name.text);
         }
         name.kind = LM_SQL_E_NAME;
         name.parts = (lm_sql_ident *)&r->descriptor;
@@ -1596,6 +1672,7 @@ typedef struct grouping {
     uint32_t wstart, wend;     /* output columns of the bounds */
     uint32_t in_start, in_end; /* input columns that are the window (virtual or given) */
     bool arroyo;
+    bool in_changelog; /* the input is updated */
 } grouping;
 
 static int
@@ -1647,6 +1724,12 @@ collect_aggs(binder *b, grouping *g, const bctx *in, const lm_sql_expr *e)
     int type = LM_TYPE_INT64;
     if ((rv = agg_fn(b, e, &fn)) != LM_OK) {
         return rv;
+    }
+    if ((fn == LP_MIN || fn == LP_MAX) && g->in_changelog) {
+        return lm_sql_diag_set(b->d, e->pos,
+                               "%s over an updated input (the result of a GROUP BY without a "
+                               "window, an updating join or an outer join) is not supported",
+                               fn == LP_MIN ? "MIN" : "MAX");
     }
     if (fn != LP_COUNT_STAR) {
         if (has_agg(e->args[0])) {
@@ -1891,6 +1974,13 @@ bind_aggregate(binder *b, const lm_sql_query *q, lp_node *in, const scope *sc, l
             rv = lm_sql_diag_set(b->d, e->pos, "cannot group by an INTERVAL");
             goto done;
         }
+        bool again = false; /* GROUP BY a, a: one key */
+        for (uint32_t k = 0; k < g->nkeys && !again; k++) {
+            again = json_equal(g->keys[k], j);
+        }
+        if (again) {
+            continue;
+        }
         if (g->nkeys == 256) {
             rv = lm_sql_diag_set(b->d, e->pos, "too many GROUP BY keys");
             goto done;
@@ -1938,6 +2028,7 @@ bind_aggregate(binder *b, const lm_sql_query *q, lp_node *in, const scope *sc, l
         goto done;
     }
     /* aggregate calls */
+    g->in_changelog = in->changelog;
     bctx ac = c;
     ac.allow_virtual = false;
     for (uint32_t i = 0; i < q->nitems; i++) {
@@ -2169,7 +2260,7 @@ bind_query(binder *b, const lm_sql_query *q, lp_node **out, scope *sc)
                 b->depth--;
                 return lm_sql_diag_set(b->d, p->pos,
                                        "UNION ALL: this query gives %" PRIu32
-                                       " columns, the first gives %" PRIu32,
+                                       " column(s), the first gives %" PRIu32,
                                        parts[n]->ncols, parts[0]->ncols);
             }
             for (uint32_t i = 0; i < parts[0]->ncols; i++) {
@@ -2259,7 +2350,7 @@ bind_insert(binder *b, const lm_sql_stmt *s)
     if (q->ncols != nphys) {
         return lm_sql_diag_set(b->d, s->query->pos,
                                "INSERT INTO %s: the query gives %" PRIu32
-                               " columns, the table has %" PRIu32,
+                               " column(s), the table has %" PRIu32,
                                t->name, q->ncols, nphys);
     }
     /* a calc that names the columns as the table does, converting where allowed */
@@ -2278,7 +2369,15 @@ bind_insert(binder *b, const lm_sql_stmt *s)
             if (q->cols[k].type == LM_TYPE_INT64 && cd->type == LM_TYPE_FLOAT64) {
                 NOMEM(j = lp_own(b->lp, json_pack("{s:O,s:s}", "cast", j, "to", "float64")));
             } else {
-                return lm_sql_diag_set(b->d, s->query->pos,
+                lm_sql_pos at = s->query->pos;
+                bool stars = false;
+                for (uint32_t m = 0; m < s->query->nitems; m++) {
+                    stars |= s->query->items[m].expr->kind == LM_SQL_E_STAR;
+                }
+                if (!stars && k < s->query->nitems) {
+                    at = s->query->items[k].expr->pos; /* the item that gives it */
+                }
+                return lm_sql_diag_set(b->d, at,
                                        "INSERT INTO %s: column %" PRIu32
                                        " (%s) is %s in the table but the query gives %s",
                                        t->name, k + 1, cd->name, lp_type_sql(cd->type),
@@ -2373,9 +2472,9 @@ bind_set(binder *b, const lm_sql_stmt *s)
         }
         suggest_try(&sg, k, ttl[i]);
     }
-    return lm_sql_diag_set(b->d, s->pos,
-                           "unknown setting '%s' (settings: parallelism, checkpoint.interval, "
-                           "state.ttl)%s",
+    return lm_sql_diag_set(b->d, s->set_key_pos,
+                           "unknown setting '%s'%s (settings: parallelism, checkpoint.interval, "
+                           "state.ttl, and Flink's names for them)",
                            k, suggest_text(&sg, sbuf, sizeof(sbuf)));
 }
 

@@ -426,3 +426,17 @@ lm_sql_tok_describe(const lm_sql_tok *tok, char *buf, size_t size)
     snprintf(buf + n, size - n, "%s", suffix);
     return buf;
 }
+
+size_t
+lm_sql_utf8_check(const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_len(s + i, len - i);
+        if (k == 0) {
+            return i;
+        }
+        i += k;
+    }
+    return len;
+}

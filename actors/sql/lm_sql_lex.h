@@ -60,6 +60,10 @@ typedef struct lm_sql_lexer {
 
 void lm_sql_lex_init(lm_sql_lexer *lx, const char *text, size_t len);
 
+/* The offset of the first byte of text[0..len) that is not part of valid
+ * UTF-8, or len when all of it is valid. */
+size_t lm_sql_utf8_check(const char *text, size_t len);
+
 /* Reads the next token into *tok. Returns LM_OK, or LM_EINVAL with d set
  * (d may be NULL) and the lexer failed for good. */
 int lm_sql_lex_next(lm_sql_lexer *lx, lm_sql_tok *tok, lm_sql_diag *d);

@@ -139,6 +139,28 @@ lm_sql_diag_set(lm_sql_diag *d, lm_sql_pos pos, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
         va_end(ap);
+        /* One line of valid UTF-8 whatever text a message quotes: control
+         * bytes become spaces, bytes that are not UTF-8 '?'. */
+        unsigned char *u = (unsigned char *)d->msg;
+        while (*u != 0) {
+            size_t k = *u < 0x80             ? 1
+                       : (*u & 0xe0) == 0xc0 ? 2
+                       : (*u & 0xf0) == 0xe0 ? 3
+                       : (*u & 0xf8) == 0xf0 ? 4
+                                             : 0;
+            for (size_t i = 1; i < k; i++) {
+                if ((u[i] & 0xc0) != 0x80) {
+                    k = 0;
+                }
+            }
+            if (k == 0) {
+                *u++ = '?';
+            } else if (k == 1 && (*u < 0x20 || *u == 0x7f)) {
+                *u++ = ' ';
+            } else {
+                u += k;
+            }
+        }
     }
     return LM_EINVAL;
 }
@@ -2133,6 +2155,7 @@ parse_stmt(parser *p, lm_sql_stmt *st)
         st->kind = LM_SQL_S_SET;
         advance(p);
         tok = CUR(p);
+        st->set_key_pos = tok->pos;
         if (tok->kind == LM_SQL_TOK_STRING) {
             TRY(tok_text(p, tok, &st->set_key));
             advance(p);
@@ -2194,6 +2217,21 @@ lm_sql_parse(const char *text, size_t len, lm_sql_tree **out, lm_sql_diag *d)
         return lm_sql_diag_set(d, (lm_sql_pos){0, 0}, "no text to parse");
     }
     *out = NULL;
+    /* names and strings go into plans as JSON text: the pipeline must be UTF-8 */
+    size_t bad = lm_sql_utf8_check(text, len);
+    if (bad < len) {
+        lm_sql_pos at = {1, 1};
+        for (size_t i = 0; i < bad; i++) {
+            if (text[i] == '\n') {
+                at.line++;
+                at.col = 1;
+            } else {
+                at.col++;
+            }
+        }
+        return lm_sql_diag_set(d, at, "the text is not valid UTF-8 here (byte 0x%02x)",
+                               (unsigned char)text[bad]);
+    }
     if ((a = calloc(1, sizeof(*a))) == NULL || (t = arena_alloc(a, sizeof(*t))) == NULL) {
         free(a);
         lm_sql_diag_set(d, (lm_sql_pos){0, 0}, "out of memory");

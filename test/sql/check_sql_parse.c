@@ -1145,7 +1145,8 @@ START_TEST(test_sql_errors)
     parse_err("SELECT a\x01 FROM t", 1, 9, "unexpected character '\\x01'");
     parse_err("SELECT \"\" FROM t", 1, 8, "empty quoted name");
     /* messages stay valid UTF-8 on one line whatever the input holds */
-    parse_err("SELECT a b \xff\xfe FROM t", 1, 12, "got '\\xff\\xfe'");
+    parse_err("SELECT a b \xff\xfe FROM t", 1, 12, "not valid UTF-8 here (byte 0xff)");
+    parse_err("-- caf\xc3\n SELECT 1", 1, 7, "not valid UTF-8"); /* even in a comment */
     parse_err("SELECT a b caf\xc3\xa9 FROM t", 1, 12, "got 'caf\xc3\xa9'");
     parse_err("SELECT a b \"x\ny\" FROM t", 1, 12, "got \"x\\x0ay\"");
     parse_err("CREATE TABLE t (a INT) WITH ('a\nb' 1)", 2, 4, "option name 'a\\x0ab'");
