@@ -127,6 +127,7 @@ typedef struct lm_sql_col_def {
     bool nullable;
     bool computed;
     const lm_sql_expr *expr; /* computed: its expression */
+    const char *source_name; /* the connector's name for it, when not name (planner) */
 } lm_sql_col_def;
 
 typedef struct lm_sql_table {
