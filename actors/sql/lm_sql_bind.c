@@ -2170,7 +2170,22 @@ bind_aggregate(binder *b, const lm_sql_query *q, lp_node *in, const scope *sc, l
         }
     }
     pc.clause = "the SELECT list";
-    rv = project(b, q, top, &pc, out);
+    if ((rv = project(b, q, top, &pc, out)) != LM_OK) {
+        goto done;
+    }
+    /* an aggregate selected under a name takes that name (plans read better) */
+    for (uint32_t i = 0; i < (*out)->ncols; i++) {
+        int64_t id = bare_col((*out)->exprs[i]);
+        for (uint32_t k = g->nkeys; id >= 0 && k < g->nkeys + g->naggs; k++) {
+            bool taken = false;
+            for (uint32_t m = 0; m < a->ncols; m++) {
+                taken |= strcasecmp(a->cols[m].name, (*out)->cols[i].name) == 0;
+            }
+            if (a->cols[k].id == (uint64_t)id && !taken) {
+                a->cols[k].name = (*out)->cols[i].name;
+            }
+        }
+    }
 done:
     free(g);
     return rv;
