@@ -944,6 +944,66 @@ static const connector_info connectors[] = {
     {"impulse", true, false, impulse_options, none},
 };
 
+/* What an option's value may be: one of the words in "a|b|c", or "#": a
+ * whole number, 0 or more; other options take any text that is not empty. */
+static const char *const option_values[][2] = {
+    {"format", "json|csv"},
+    {"csv_header", "true|false"},
+    {"bad_lines", "fail|drop"},
+    {"read_bytes", "#"},
+    {"max_record_bytes", "#"},
+    {"rolling_bytes", "#"},
+    {"rolling_ms", "#"},
+    {"delay_us", "#"},
+    {"count", "#"},
+    {"rate", "#"},
+    {"start_ms", "#"},
+    {"interval_us", "#"},
+    {NULL, NULL},
+};
+
+static int
+check_value(binder *b, const lm_sql_option *o)
+{
+    const char *rule = NULL, *v = o->value;
+    for (int i = 0; option_values[i][0] != NULL; i++) {
+        if (strcmp(option_values[i][0], o->key) == 0) {
+            rule = option_values[i][1];
+        }
+    }
+    if (v[0] == '\0') {
+        return lm_sql_diag_set(b->d, o->value_pos, "option '%s' is empty", o->key);
+    }
+    if (rule == NULL) {
+        return LM_OK;
+    }
+    if (strcmp(rule, "#") == 0) {
+        size_t n = strspn(v, "0123456789");
+        if (v[n] != '\0' || n > 18) {
+            return lm_sql_diag_set(b->d, o->value_pos,
+                                   "option '%s' must be a whole number (0 or more), got '%s'",
+                                   o->key, v);
+        }
+        return LM_OK;
+    }
+    for (const char *w = rule; *w != '\0';) {
+        size_t n = strcspn(w, "|");
+        if (strlen(v) == n && strncasecmp(v, w, n) == 0) {
+            return LM_OK;
+        }
+        w += n + (w[n] == '|');
+    }
+    char words[64];
+    snprintf(words, sizeof(words), "%s", rule);
+    for (char *c = words; *c; c++) {
+        if (*c == '|') {
+            *c = '/';
+        }
+    }
+    return lm_sql_diag_set(b->d, o->value_pos, "option '%s' must be one of %s, got '%s'", o->key,
+                           words, v);
+}
+
 static const connector_info *
 find_connector(const char *name)
 {
@@ -995,6 +1055,10 @@ check_options(binder *b, lm_sql_table *t, const lm_sql_stmt *s, const connector_
         for (uint32_t k = 0; ci->options[k] != NULL; k++) {
             known |= strcmp(ci->options[k], o->key) == 0;
             suggest_try(&sg, o->key, ci->options[k]);
+        }
+        int vr;
+        if (known && (vr = check_value(b, o)) != LM_OK) {
+            return vr;
         }
         if (!known) {
             char list[400];

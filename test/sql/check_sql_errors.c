@@ -316,6 +316,14 @@ static const err_case cases[] = {
      "CREATE TABLE t2 (a BIGINT) WITH ('connector' = 'blackhole', 'connector' = "
      "'stdout');\n" OK_INSERT,
      1, 61, "option 'connector' is given twice", NULL},
+    {"bad option word",
+     "CREATE TABLE t2 (a BIGINT) WITH ('connector' = 'filesystem', 'path' = '/x', 'format' = "
+     "'xml');\n" OK_INSERT,
+     1, 88, "option 'format' must be one of json/csv, got 'xml'", NULL},
+    {"bad option number",
+     "CREATE TABLE t2 (a BIGINT) WITH ('connector' = 'filesystem', 'path' = '/x', 'rolling_ms' = "
+     "'10s');\n" OK_INSERT,
+     1, 92, "option 'rolling_ms' must be a whole number (0 or more), got '10s'", NULL},
     {"bad nexmark option value",
      "CREATE TABLE t2 (a BIGINT) WITH ('connector' = 'nexmark', 'events.num' = "
      "'lots');\n" OK_INSERT,
