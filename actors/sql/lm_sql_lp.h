@@ -169,6 +169,7 @@ typedef struct lm_sql_lp {
     uint32_t parallelism;  /* 0: not set */
     int64_t checkpoint_ms; /* -1: not set */
     int64_t state_ttl_ms;  /* -1: not set */
+    bool event_time;       /* planner: some operator works on event time (watermarks needed) */
     json_t **owned;        /* every JSON expression made, released with the plan */
     size_t nowned, owned_cap;
 } lm_sql_lp;

@@ -821,6 +821,24 @@ plan_joins(lm_sql_lp *lp, lp_node *n, lm_sql_diag *d)
     return LM_OK;
 }
 
+/* Whether an operator of the tree works on event time: windows, interval
+ * and window joins, and state that expires with the watermark. Without
+ * one, sources need no watermark. */
+static bool
+uses_event_time(const lm_sql_lp *lp, const lp_node *n)
+{
+    if (n->kind == LP_WAGG || (n->kind == LP_JOIN && n->jkind != LP_J_UPDATING) ||
+        ((n->kind == LP_AGG || n->kind == LP_JOIN) && lp->state_ttl_ms > 0)) {
+        return true;
+    }
+    for (uint32_t i = 0; i < n->nin; i++) {
+        if (uses_event_time(lp, n->in[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* --- 5. projections down ----------------------------------------------- */
 
 static int
@@ -856,7 +874,8 @@ prune(lm_sql_lp *lp, lp_node *n, const idset *need)
     case LP_SCAN: {
         uint32_t k = 0;
         for (uint32_t i = 0; i < n->ncols; i++) {
-            if (set_has(need, n->cols[i].id) || n->cols[i].tcol == n->table->wm_col) {
+            if (set_has(need, n->cols[i].id) ||
+                (lp->event_time && n->cols[i].tcol == n->table->wm_col)) {
                 n->table->col_used[n->cols[i].tcol] = true;
                 n->cols[k++] = n->cols[i];
             }
@@ -1300,8 +1319,10 @@ emit_table(planner *pl, lm_sql_table *t, pout *out)
             t->col_used[i] |= !t->cols[i].computed;
         }
     }
-    /* computed columns need their inputs; the watermark column is always made */
-    if (t->wm_col >= 0) {
+    /* computed columns need their inputs; the watermark column is made
+     * when something works on event time */
+    bool watermark = t->wm_col >= 0 && pl->lp->event_time;
+    if (watermark) {
         t->col_used[t->wm_col] = true;
     }
     idset deps = {calloc(pl->lp->next_col, 1), pl->lp->next_col};
@@ -1444,7 +1465,7 @@ emit_table(planner *pl, lm_sql_table *t, pout *out)
         }
         cur = c;
     }
-    if (t->wm_col >= 0) {
+    if (watermark) {
         pout w = cur;
         snprintf(prefix, sizeof(prefix), "watermark_%s", t->name);
         NOMEM(op = add_op(pl, prefix, "watermark", pl->par,
@@ -2152,6 +2173,9 @@ lm_sql_plan(lm_sql_lp *lp, uint32_t parallelism, const char *name, json_t **out,
         }
     }
     for (uint32_t i = 0; i < lp->nsinks && rv == LM_OK; i++) {
+        lp->event_time |= uses_event_time(lp, lp->sinks[i]);
+    }
+    for (uint32_t i = 0; i < lp->nsinks && rv == LM_OK; i++) {
         idset none = {NULL, 0};
         rv = prune(lp, lp->sinks[i], &none);
     }
@@ -2160,7 +2184,8 @@ lm_sql_plan(lm_sql_lp *lp, uint32_t parallelism, const char *name, json_t **out,
         rv = emit(&pl, lp->sinks[i], &o);
     }
     for (uint32_t i = 0; i < lp->ntables; i++) {
-        watermarks |= lp->tables[i].wm_col >= 0 && pl.tables != NULL && pl.tables[i].id != NULL;
+        watermarks |= lp->event_time && lp->tables[i].wm_col >= 0 && pl.tables != NULL &&
+                      pl.tables[i].id != NULL;
     }
     if (rv != LM_OK) {
         json_decref(pl.ops);

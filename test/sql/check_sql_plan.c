@@ -115,13 +115,14 @@ START_TEST(test_sql_nexmark_source_narrowed)
     const json_t *config = json_object_get(src, "config");
     ck_assert(strings_are(json_object_get(config, "kinds"), kinds));
     ck_assert(strings_are(json_object_get(config, "columns"), cols));
-    ck_assert_int_eq(count_kind(plan, "watermark", NULL), 1);
+    /* nothing works on event time: no watermark */
+    ck_assert_int_eq(count_kind(plan, "watermark", NULL), 0);
     ck_assert_int_eq(count_kind(plan, "calc", NULL), 0); /* into a blackhole: no renaming */
     json_decref(plan);
 
-    /* q2 reads two columns */
+    /* q2 reads two columns (and no time: no watermark to make) */
     plan = compile_file("q2.sql");
-    static const char *const cols2[] = {"bid.auction", "bid.price", "dateTime", NULL};
+    static const char *const cols2[] = {"bid.auction", "bid.price", NULL};
     ck_assert_int_eq(count_kind(plan, "nexmark", &src), 1);
     ck_assert(strings_are(json_object_get(json_object_get(src, "config"), "columns"), cols2));
     json_decref(plan);
@@ -177,6 +178,8 @@ START_TEST(test_sql_nexmark_q5_shared_windows)
 
     ck_assert_int_eq(count_kind(plan, "window_join", NULL), 1);
     ck_assert_int_eq(count_kind(plan, "window_aggregate", &w), 2);
+    ck_assert_int_eq(count_kind(plan, "watermark", NULL), 1); /* windows need event time */
+    ck_assert(json_integer_value(json_object_get(plan, "watermark_alignment_ms")) > 0);
     const json_t *win = json_object_get(json_object_get(w, "config"), "window");
     ck_assert_str_eq(json_string_value(json_object_get(win, "type")), "hop");
     ck_assert_int_eq(json_integer_value(json_object_get(win, "size_ms")), 10000);
