@@ -71,13 +71,6 @@ static int bind_query(binder *b, const lm_sql_query *q, lp_node **out, scope *sc
 
 /* --- small things ------------------------------------------------------ */
 
-#define NOMEM(p)                                                                                   \
-    do {                                                                                           \
-        if ((p) == NULL) {                                                                         \
-            return LM_ENOMEM;                                                                      \
-        }                                                                                          \
-    } while (0)
-
 static void *
 al(binder *b, size_t n)
 {

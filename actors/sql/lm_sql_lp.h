@@ -174,6 +174,14 @@ typedef struct lm_sql_lp {
     size_t nowned, owned_cap;
 } lm_sql_lp;
 
+/* Returns LM_ENOMEM from the calling function when p is NULL. */
+#define NOMEM(p)                                                                                   \
+    do {                                                                                           \
+        if ((p) == NULL) {                                                                         \
+            return LM_ENOMEM;                                                                      \
+        }                                                                                          \
+    } while (0)
+
 /* Binds every statement of t. On LM_OK *out is the caller's (free with
  * lm_sql_lp_free; t must outlive it). LM_EINVAL with d, LM_ENOMEM. */
 int lm_sql_bind(lm_sql_tree *t, lm_sql_lp **out, lm_sql_diag *d);

@@ -38,13 +38,6 @@
 #include "lm_plan.h"
 #include "lm_sql_lp.h"
 
-#define NOMEM(p)                                                                                   \
-    do {                                                                                           \
-        if ((p) == NULL) {                                                                         \
-            return LM_ENOMEM;                                                                      \
-        }                                                                                          \
-    } while (0)
-
 static void *
 al(lm_sql_lp *lp, size_t n)
 {
