@@ -11,10 +11,13 @@ set -euo pipefail
 # Tests: Check (and its subunit dependency), clang with libFuzzer's runtime
 # for the fuzz targets, clang-format for the formatting check, Node.js and
 # npm for DuckDB, the batch oracle the engine's results are checked against.
+# Metadata store: libsqlite3 (embedded) and libpq to build; the PostgreSQL
+# server, whose initdb and pg_ctl the metastore suite runs on loopback.
 APT_PACKAGES=(
   build-essential pkg-config
   libevent-dev libnng-dev libmsgpack-dev libzstd-dev libyaml-dev
-  libjansson-dev libxxhash-dev
+  libjansson-dev libxxhash-dev libsqlite3-dev libpq-dev
+  postgresql
   check libsubunit-dev
   clang libclang-rt-14-dev clang-format
   iproute2 procps

@@ -4,6 +4,7 @@
  *   laminard node    run a node: the actor runtime and its front door
  *   laminard ping    measure round trips to a running node
  *   laminard config  check the configuration and print it as loaded
+ *   laminard migrate bring the metadata store's schema up to date
  *   laminard version
  *
  * Configuration comes from conf/laminar.yaml (or --config FILE, or
@@ -25,6 +26,7 @@
 
 #include "lm_config.h"
 #include "lm_log.h"
+#include "lm_metastore.h"
 #include "lm_nexmark.h"
 #include "lm_plan.h"
 #include "lm_rt.h"
@@ -54,6 +56,8 @@ usage(FILE *out)
             "                       write the Nexmark events (generator options, e.g.\n"
             "                       events.num=1000000) to DIR/person.csv, auction.csv, bid.csv\n"
             "  config               check the configuration and print it as loaded\n"
+            "  migrate              apply the metadata store's migrations (database.*) and\n"
+            "                       print its schema version\n"
             "  version              print the version\n"
             "\n"
             "options:\n"
@@ -674,6 +678,38 @@ cmd_nexmark_dump(const args *a)
     return 0;
 }
 
+/* Opens the metadata store named by database.*, which applies its
+ * migrations, and reports the schema version. */
+static int
+cmd_migrate(const lm_config *cfg)
+{
+    char *url, masked[256];
+    int64_t version;
+    lm_error err;
+    lm_ms *ms;
+
+    if (lm_ms_config_url(cfg, &url, &err) != LM_OK) {
+        fprintf(stderr, "laminard: migrate: %s\n", err.msg);
+        return 1;
+    }
+    lm_ms_mask_url(url, masked, sizeof(masked));
+    if (lm_ms_open(url, &ms, &err) != LM_OK) {
+        fprintf(stderr, "laminard: migrate: %s\n", err.msg);
+        free(url);
+        return 1;
+    }
+    free(url);
+    if (lm_ms_schema_version(ms, &version, &err) != LM_OK) {
+        fprintf(stderr, "laminard: migrate: %s\n", err.msg);
+        lm_ms_close(ms);
+        return 1;
+    }
+    printf("metadata store %s (%s): schema version %" PRId64 " (latest %" PRId64 ")\n", masked,
+           lm_ms_backend(ms), version, lm_ms_latest_version());
+    lm_ms_close(ms);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -701,7 +737,7 @@ main(int argc, char **argv)
     }
     if (strcmp(a.command, "node") != 0 && strcmp(a.command, "config") != 0 &&
         strcmp(a.command, "ping") != 0 && strcmp(a.command, "run-plan") != 0 &&
-        strcmp(a.command, "run") != 0) {
+        strcmp(a.command, "run") != 0 && strcmp(a.command, "migrate") != 0) {
         fprintf(stderr, "laminard: unknown command '%s'\n", a.command);
         usage(stderr);
         return 2;
@@ -712,6 +748,8 @@ main(int argc, char **argv)
     }
     if (strcmp(a.command, "config") == 0) {
         rv = lm_config_dump(&cfg, stdout) == LM_OK ? 0 : 1;
+    } else if (strcmp(a.command, "migrate") == 0) {
+        rv = cmd_migrate(&cfg);
     } else if (strcmp(a.command, "ping") == 0) {
         rv = cmd_ping(&a, &cfg);
     } else if (strcmp(a.command, "run-plan") == 0 || strcmp(a.command, "run") == 0) {
