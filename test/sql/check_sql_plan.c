@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <jansson.h>
 
@@ -525,6 +526,68 @@ START_TEST(test_sql_union_all)
 }
 END_TEST
 
+/* --- the command line --------------------------------------------------- */
+
+/* Runs a shell command line; returns its exit status (-1: not run). */
+static int
+sh(const char *fmt, const char *a, const char *b, const char *c)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof(cmd), fmt, a, b, c);
+    int st = system(cmd);
+    return st == -1 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
+}
+
+/* laminard run compiles and runs a pipeline (rows on stdout); explain
+ * prints both plans; a wrong pipeline exits 2 with file:line:col, the line
+ * and a caret on stderr. */
+START_TEST(test_sql_laminard_commands)
+{
+    const char *bin = getenv("LM_TEST_BIN");
+    const char *dir = lm_test_tmpdir();
+    char laminard[1024], sql[700], out[700], errf[700];
+    size_t len;
+    lm_error err;
+
+    snprintf(laminard, sizeof(laminard), "%s/laminard", bin != NULL && bin[0] ? bin : "build/bin");
+    snprintf(sql, sizeof(sql), "%s/p.sql", dir);
+    snprintf(out, sizeof(out), "%s/out.txt", dir);
+    snprintf(errf, sizeof(errf), "%s/err.txt", dir);
+    write_file(sql, "CREATE TABLE t (counter BIGINT, ts TIMESTAMP)\n"
+                    "  WITH ('connector' = 'impulse', 'count' = '6');\n"
+                    "SELECT counter * 2 AS twice FROM t WHERE counter % 2 = 1;\n");
+    ck_assert_int_eq(sh("%s run %s -s logging.level=error > %s 2>/dev/null", laminard, sql, out),
+                     0);
+    char *text = lm_test_read_file(out, &len);
+    ck_assert(text != NULL);
+    ck_assert_msg(strstr(text, "{\"twice\":2}") && strstr(text, "{\"twice\":6}") &&
+                      strstr(text, "{\"twice\":10}") && !strstr(text, "{\"twice\":4}"),
+                  "laminard run printed:\n%s", text);
+    free(text);
+
+    ck_assert_int_eq(sh("%s explain %s > %s 2>&1", laminard, sql, out), 0);
+    text = lm_test_read_file(out, &len);
+    ck_assert(text != NULL && strstr(text, "== logical plan ==") && strstr(text, "impulse"));
+    free(text);
+
+    write_file(sql, "CREATE TABLE t (counter BIGINT, ts TIMESTAMP)\n"
+                    "  WITH ('connector' = 'impulse');\n"
+                    "SELECT countr FROM t;\n");
+    ck_assert_int_eq(sh("%s compile %s > /dev/null 2> %s", laminard, sql, errf), 2);
+    text = lm_test_read_file(errf, &len);
+    ck_assert(text != NULL);
+    char want[800];
+    snprintf(want, sizeof(want),
+             "%s:3:8: error: unknown column 'countr' (did you mean 'counter'?)\n"
+             "  SELECT countr FROM t;\n"
+             "         ^\n",
+             sql);
+    ck_assert_str_eq(text, want);
+    free(text);
+    lm_storage_remove_tree(dir, &err);
+}
+END_TEST
+
 Suite *
 sql_plan_suite(void)
 {
@@ -542,6 +605,7 @@ sql_plan_suite(void)
     tcase_add_test(tc, test_sql_file_pipeline_windows);
     tcase_add_test(tc, test_sql_file_pipeline_updating);
     tcase_add_test(tc, test_sql_union_all);
+    tcase_add_test(tc, test_sql_laminard_commands);
     suite_add_tcase(s, tc);
     return s;
 }
