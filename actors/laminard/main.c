@@ -600,7 +600,7 @@ cmd_run_plan(const args *a, const lm_config *cfg)
     int64_t sql_checkpoint_ms = -1;
     if (is_sql(a->plan)) {
         char *doc;
-        if ((rv = compile_sql(a->plan, 0, &doc, &sql_checkpoint_ms)) != 0) {
+        if ((rv = compile_sql(a->plan, (uint32_t)a->parallelism, &doc, &sql_checkpoint_ms)) != 0) {
             return rv;
         }
         rv = lm_plan_load_json(doc, strlen(doc), a->plan, &po, &plan, &err);

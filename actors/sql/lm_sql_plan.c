@@ -969,7 +969,8 @@ typedef struct pout {
     bool *nullable;
     bool changelog; /* a trailing _retract column */
     uint32_t par;
-    bool view; /* a selection of op's columns, not its schema as it is */
+    bool view;  /* a selection of op's columns, not its schema as it is */
+    bool fixed; /* its parallelism must not change (one subtask for a global result) */
 } pout;
 
 typedef struct planner {
@@ -1065,7 +1066,7 @@ schema_json(const pout *o)
 
 /* Adds an operator; *id gets its name. */
 static json_t *
-add_op(planner *pl, const char *prefix, const char *kind, uint32_t par, json_t *config,
+add_op(planner *pl, const char *prefix, const char *kind, uint32_t par, bool fixed, json_t *config,
        const char **id)
 {
     char buf[300];
@@ -1075,7 +1076,7 @@ add_op(planner *pl, const char *prefix, const char *kind, uint32_t par, json_t *
     if (op == NULL) {
         return NULL;
     }
-    if (par != pl->par) {
+    if (fixed || par != pl->par) {
         json_object_set_new(op, "fixed_parallelism", json_true());
     }
     json_array_append_new(pl->ops, op);
@@ -1101,19 +1102,28 @@ add_edge(planner *pl, const char *from, const char *to, uint32_t port, const cha
     return json_array_append_new(pl->edges, e) == 0 ? LM_OK : LM_ENOMEM;
 }
 
-/* Connects in to an operator of parallelism par: forward when they match,
- * else a shuffle on keys (or, without keys, a broadcast into one subtask). */
+/* Connects in to an operator of parallelism par (fixed: it keeps it
+ * whatever parallelism the job runs at). With keys, a shuffle on them.
+ * Without: forward when the two always have the same parallelism; into a
+ * fixed single subtask, a broadcast (each row goes to it once); otherwise
+ * a shuffle on the first column, to spread the rows. */
 static int
-link_ops(planner *pl, const pout *in, const char *to, uint32_t port, uint32_t par, json_t *keys)
+link_ops(planner *pl, const pout *in, const char *to, uint32_t port, uint32_t par, bool fixed,
+         json_t *keys)
 {
     if (keys != NULL && json_array_size(keys) > 0) {
         return add_edge(pl, in->id, to, port, "shuffle", keys);
     }
     json_decref(keys);
-    if (in->par == par) {
+    if (in->par == par && in->fixed == fixed) {
         return add_edge(pl, in->id, to, port, NULL, NULL);
     }
-    return add_edge(pl, in->id, to, port, "broadcast", NULL);
+    if (fixed && par == 1) {
+        return add_edge(pl, in->id, to, port, "broadcast", NULL);
+    }
+    json_t *first = json_pack("[s]", in->n > 0 ? in->names[0] : "_retract");
+    NOMEM(first);
+    return add_edge(pl, in->id, to, port, "shuffle", first);
 }
 
 typedef struct xl {
@@ -1374,7 +1384,7 @@ emit_table(planner *pl, lm_sql_table *t, pout *out)
         json_decref(columns);
     }
     snprintf(prefix, sizeof(prefix), "source_%s", t->name);
-    NOMEM(op = add_op(pl, prefix, kind, pl->par, config, &src.id));
+    NOMEM(op = add_op(pl, prefix, kind, pl->par, false, config, &src.id));
     src.op = op;
     src.par = pl->par;
     json_object_set_new(op, "schema", schema_json(&src));
@@ -1422,7 +1432,8 @@ emit_table(planner *pl, lm_sql_table *t, pout *out)
             k++;
         }
         snprintf(prefix, sizeof(prefix), "computed_%s", t->name);
-        NOMEM(op = add_op(pl, prefix, "calc", pl->par, json_pack("{s:o}", "project", proj), &c.id));
+        NOMEM(op = add_op(pl, prefix, "calc", pl->par, false, json_pack("{s:o}", "project", proj),
+                          &c.id));
         c.op = op;
         c.par = pl->par;
         json_object_set_new(op, "schema", schema_json(&c));
@@ -1461,7 +1472,7 @@ emit_table(planner *pl, lm_sql_table *t, pout *out)
     if (watermark) {
         pout w = cur;
         snprintf(prefix, sizeof(prefix), "watermark_%s", t->name);
-        NOMEM(op = add_op(pl, prefix, "watermark", pl->par,
+        NOMEM(op = add_op(pl, prefix, "watermark", pl->par, false,
                           json_pack("{s:s,s:I}", "column",
                                     cur.names[pout_find(&cur, t->col_ids[t->wm_col])], "delay_ms",
                                     (json_int_t)(t->wm_delay / 1000)),
@@ -1494,6 +1505,7 @@ emit_scan(planner *pl, lp_node *n, pout *out)
     out->op = tp->op;
     out->id = tp->id;
     out->par = tp->par;
+    out->fixed = tp->fixed;
     out->view = true;
     uint32_t k = 0;
     for (uint32_t i = 0; i < n->ncols; i++) {
@@ -1526,6 +1538,7 @@ emit_calc_over(planner *pl, lp_node *n, const pout *in, bool exact, pout *out)
         out->op = in->op;
         out->id = in->id;
         out->par = in->par;
+        out->fixed = in->fixed;
         out->changelog = in->changelog;
         out->view = true;
         bool identity = !in->view && n->ncols == in->n;
@@ -1578,11 +1591,12 @@ emit_calc_over(planner *pl, lp_node *n, const pout *in, bool exact, pout *out)
         }
         json_object_set_new(config, "filter", f);
     }
-    json_t *op =
-        add_op(pl, n->filter != NULL ? "filter" : "project", "calc", in->par, config, &out->id);
+    json_t *op = add_op(pl, n->filter != NULL ? "filter" : "project", "calc", in->par, in->fixed,
+                        config, &out->id);
     NOMEM(op);
     out->op = op;
     out->par = in->par;
+    out->fixed = in->fixed;
     json_object_set_new(op, "schema", schema_json(out));
     return add_edge(pl, in->id, out->id, 0, NULL, NULL);
 }
@@ -1630,7 +1644,7 @@ window_json(const lp_window *w, const pout *in)
  * a sum of counts). */
 static int
 emit_agg_op(planner *pl, lp_node *n, const pout *in, const lp_window *win, int phase, uint32_t par,
-            json_t *keys_edge, pout *out)
+            bool fixed, json_t *keys_edge, pout *out)
 {
     json_t *config = json_object(), *aggs = json_array();
     int rv;
@@ -1716,13 +1730,15 @@ emit_agg_op(planner *pl, lp_node *n, const pout *in, const lp_window *win, int p
         }
     }
     out->changelog = win == NULL;
-    json_t *op = add_op(pl, win != NULL ? "window" : "aggregate",
-                        win != NULL ? "window_aggregate" : "aggregate", par, config, &out->id);
+    json_t *op =
+        add_op(pl, win != NULL ? "window" : "aggregate",
+               win != NULL ? "window_aggregate" : "aggregate", par, fixed, config, &out->id);
     NOMEM(op);
     out->op = op;
+    out->fixed = fixed;
     out->par = par;
     json_object_set_new(op, "schema", schema_json(out));
-    return link_ops(pl, in, out->id, 0, par, keys_edge);
+    return link_ops(pl, in, out->id, 0, par, fixed, keys_edge);
 }
 
 static bool
@@ -1748,25 +1764,26 @@ emit_agg(planner *pl, lp_node *n, const pout *in, pout *out)
             }
         }
         if (n->nkeys > 0) {
-            return emit_agg_op(pl, n, in, NULL, 0, pl->par, names_json(in, n->keys, n->nkeys), out);
+            return emit_agg_op(pl, n, in, NULL, 0, pl->par, false,
+                               names_json(in, n->keys, n->nkeys), out);
         }
-        return emit_agg_op(pl, n, in, NULL, 0, 1, NULL, out);
+        return emit_agg_op(pl, n, in, NULL, 0, 1, true, NULL, out);
     }
     const lp_window *w = n->win;
     if (n->nkeys > 0) {
-        return emit_agg_op(pl, n, in, w, 0, pl->par, names_json(in, n->keys, n->nkeys), out);
+        return emit_agg_op(pl, n, in, w, 0, pl->par, false, names_json(in, n->keys, n->nkeys), out);
     }
     if (w->type == LP_WIN_GIVEN) {
         uint32_t b[2] = {w->start_col, w->end_col};
-        return emit_agg_op(pl, n, in, w, 0, pl->par, names_json(in, b, 2), out);
+        return emit_agg_op(pl, n, in, w, 0, pl->par, false, names_json(in, b, 2), out);
     }
     if (w->type == LP_WIN_SESSION || !decomposable(n)) {
-        return emit_agg_op(pl, n, in, w, 0, 1, NULL, out);
+        return emit_agg_op(pl, n, in, w, 0, 1, true, NULL, out);
     }
     /* two phases: partial aggregates where the rows are, merged per window */
     pout part;
     int rv;
-    if ((rv = emit_agg_op(pl, n, in, w, 1, in->par, NULL, &part)) != LM_OK) {
+    if ((rv = emit_agg_op(pl, n, in, w, 1, in->par, in->fixed, NULL, &part)) != LM_OK) {
         return rv;
     }
     lp_window given = *w;
@@ -1774,7 +1791,7 @@ emit_agg(planner *pl, lp_node *n, const pout *in, pout *out)
     given.start_col = part.ids[part.n - 2];
     given.end_col = part.ids[part.n - 1];
     uint32_t b[2] = {given.start_col, given.end_col};
-    return emit_agg_op(pl, n, &part, &given, 2, pl->par, names_json(&part, b, 2), out);
+    return emit_agg_op(pl, n, &part, &given, 2, pl->par, false, names_json(&part, b, 2), out);
 }
 
 static int
@@ -1859,15 +1876,16 @@ emit_join(planner *pl, lp_node *n, const pout *lin, const pout *rin, pout *out)
         }
     }
     out->changelog = n->changelog;
-    json_t *op = add_op(pl, "join", kind, pl->par, config, &out->id);
+    json_t *op = add_op(pl, "join", kind, pl->par, false, config, &out->id);
     NOMEM(op);
     out->op = op;
     out->par = pl->par;
     json_object_set_new(op, "schema", schema_json(out));
-    if ((rv = link_ops(pl, L, out->id, 0, pl->par, names_json(L, n->lkeys, n->njkeys))) != LM_OK) {
+    if ((rv = link_ops(pl, L, out->id, 0, pl->par, false, names_json(L, n->lkeys, n->njkeys))) !=
+        LM_OK) {
         return rv;
     }
-    return link_ops(pl, R, out->id, 1, pl->par, names_json(R, n->rkeys, n->njkeys));
+    return link_ops(pl, R, out->id, 1, pl->par, false, names_json(R, n->rkeys, n->njkeys));
 }
 
 static int
@@ -1905,7 +1923,7 @@ emit_sink(planner *pl, lp_node *n, pout *in)
     char prefix[300];
     const char *id;
     snprintf(prefix, sizeof(prefix), "sink_%s", name);
-    json_t *op = add_op(pl, prefix, kind, in->par, config, &id);
+    json_t *op = add_op(pl, prefix, kind, in->par, in->fixed, config, &id);
     NOMEM(op);
     if (t != NULL) { /* a table is written by one sink: name it after the table alone */
         json_object_set_new(op, "id", json_string(prefix));
@@ -1947,7 +1965,7 @@ emit_union(planner *pl, lp_node *n, pout *out)
     }
     out->changelog = n->changelog;
     out->par = pl->par;
-    json_t *op = add_op(pl, "union", "union", pl->par, NULL, &out->id);
+    json_t *op = add_op(pl, "union", "union", pl->par, false, NULL, &out->id);
     NOMEM(op);
     out->op = op;
     json_object_set_new(op, "schema", schema_json(out));
@@ -1968,20 +1986,16 @@ emit_union(planner *pl, lp_node *n, pout *out)
                     ? json_pack("{s:s,s:{s:s}}", "name", "_retract", "expr", "col", "_retract")
                     : json_pack("{s:s,s:{s:b}}", "name", "_retract", "expr", "lit", 0));
         }
-        json_t *c = add_op(pl, "to_union", "calc", ins[i].par, json_pack("{s:o}", "project", proj),
-                           &branch.id);
+        json_t *c = add_op(pl, "to_union", "calc", ins[i].par, ins[i].fixed,
+                           json_pack("{s:o}", "project", proj), &branch.id);
         NOMEM(c);
         json_object_set_new(c, "schema", schema_json(out));
         if ((rv = add_edge(pl, ins[i].id, branch.id, 0, NULL, NULL)) != LM_OK) {
             return rv;
         }
         branch.par = ins[i].par;
-        json_t *keys = NULL;
-        if (branch.par != pl->par) { /* spread the rows over the union's subtasks */
-            keys = json_pack("[s]", out->names[0]);
-            NOMEM(keys);
-        }
-        if ((rv = link_ops(pl, &branch, out->id, i, pl->par, keys)) != LM_OK) {
+        branch.fixed = ins[i].fixed;
+        if ((rv = link_ops(pl, &branch, out->id, i, pl->par, false, NULL)) != LM_OK) {
             return rv;
         }
     }

@@ -299,9 +299,18 @@ write_file(const char *path, const char *text)
     fclose(f);
 }
 
-/* Runs a SQL pipeline in this process; returns the job's final state. */
+/* Runs a SQL pipeline in this process at the plan's parallelism, or at
+ * par (as `laminard run -p` does) when par > 0. */
+static void run_sql_at(const char *sql, uint32_t par);
+
 static void
 run_sql(const char *sql)
+{
+    run_sql_at(sql, 0);
+}
+
+static void
+run_sql_at(const char *sql, uint32_t par)
 {
     lm_sql_diag d;
     lm_job_result res;
@@ -311,7 +320,8 @@ run_sql(const char *sql)
     json_decref(plan);
     ck_assert(doc != NULL);
     memset(&res, 0, sizeof(res));
-    int rv = lm_test_run_plan(doc, 2, NULL, NULL, &res, &err);
+    lm_plan_opts po = {par, 0, NULL};
+    int rv = lm_test_run_plan(doc, 2, &po, NULL, &res, &err);
     free(doc);
     ck_assert_msg(rv == LM_OK, "%s", err.msg);
     ck_assert_msg(res.state == LM_JOB_FINISHED, "job ended in state %d: %s", res.state, res.reason);
@@ -526,6 +536,39 @@ START_TEST(test_sql_union_all)
 }
 END_TEST
 
+/* A result over all rows (a GROUP BY without keys, a session window
+ * without keys) is computed by one subtask whatever parallelism the job
+ * runs at: exact at -p 3, not one partial result per subtask. */
+START_TEST(test_sql_global_results_at_any_parallelism)
+{
+    lm_log_opts lo = {LM_LOG_ERROR, LM_LOG_TEXT, false, true, NULL};
+    const char *dir = lm_test_tmpdir();
+    char outdir[600];
+    lm_error err;
+
+    lm_log_configure(&lo, NULL);
+    snprintf(outdir, sizeof(outdir), "%s/out", dir);
+    char *sql = sql_with_dir(
+        "CREATE TABLE t (counter BIGINT, ts TIMESTAMP, WATERMARK FOR ts AS ts)\n"
+        "  WITH ('connector' = 'impulse', 'count' = '1000', 'interval_us' = '10000');\n"
+        "CREATE TABLE out (n BIGINT, s BIGINT, wend TIMESTAMP)\n"
+        "  WITH ('connector' = 'filesystem', 'path' = '%s/out', 'format' = 'json');\n"
+        "INSERT INTO out SELECT count(*), sum(counter), window_end\n"
+        "FROM TABLE(SESSION(TABLE t, DESCRIPTOR(ts), INTERVAL '1' SECOND))\n"
+        "GROUP BY window_start, window_end;\n",
+        dir);
+    run_sql_at(sql, 3);
+    free(sql);
+    size_t n;
+    char **lines = lm_test_read_lines(outdir, &n);
+    ck_assert(lines != NULL);
+    ck_assert_int_eq(n, 1); /* one session: events every 10 ms */
+    ck_assert_str_eq(lines[0], "{\"n\":1000,\"s\":499500,\"wend\":\"1970-01-01 00:00:10.990000\"}");
+    lm_test_free_lines(lines, n);
+    lm_storage_remove_tree(dir, &err);
+}
+END_TEST
+
 /* --- the command line --------------------------------------------------- */
 
 /* Runs a shell command line; returns its exit status (-1: not run). */
@@ -606,6 +649,7 @@ sql_plan_suite(void)
     tcase_add_test(tc, test_sql_file_pipeline_updating);
     tcase_add_test(tc, test_sql_union_all);
     tcase_add_test(tc, test_sql_laminard_commands);
+    tcase_add_test(tc, test_sql_global_results_at_any_parallelism);
     suite_add_tcase(s, tc);
     return s;
 }
