@@ -12,8 +12,8 @@
 #                                         (objects under build/<sanitizer>/)
 
 SANITIZER ?=
-PKGS      := libevent_core libevent_pthreads msgpack libzstd yaml-0.1 jansson libxxhash \
-             sqlite3 libpq
+PKGS      := libevent_core libevent_extra libevent_pthreads msgpack libzstd yaml-0.1 jansson \
+             libxxhash sqlite3 libpq
 CC        ?= cc
 ifeq ($(CC),cc)
 CC        := gcc
@@ -74,7 +74,7 @@ LIB       := $(B)/liblaminar.a
 LAMINARD_SRCS := $(wildcard actors/laminard/*.c)
 TEST_SRCS := $(wildcard test/*.c test/runtime/*.c test/proto/*.c test/integration/*.c \
                        test/connectors/*.c test/operators/*.c test/engine/*.c test/sql/*.c \
-                       test/metastore/*.c)
+                       test/metastore/*.c test/api/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(B)/obj/%.o)
 HELPER_SRCS := $(wildcard test/helpers/*.c)
 BENCH_SRCS := $(wildcard scripts/bench/*.c)

@@ -37,7 +37,8 @@
     X(sql_parse)                                                                                   \
     X(sql_errors)                                                                                  \
     X(sql_plan)                                                                                    \
-    X(metastore)
+    X(metastore)                                                                                   \
+    X(api)
 
 #define LM_SUITE_DECL(name) Suite *name##_suite(void);
 LM_SUITES(LM_SUITE_DECL)

@@ -1,0 +1,796 @@
+/*
+ * check_api.c: the REST API server (actors/api) exercised for real: each
+ * test starts a runtime and the api on 127.0.0.1 with an ephemeral port,
+ * and talks to it with the small blocking HTTP/1.1 client below (plain
+ * sockets, one request per connection, Connection: close). Every test
+ * that sends something bad checks afterwards that the server still
+ * answers healthz.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "lm_api.h"
+#include "lm_api_v1.h"
+#include "lm_log.h"
+#include "lm_test.h"
+
+static lm_rt *rt;
+static lm_api *api;
+static int port;
+
+static void
+setup(void)
+{
+    lm_rt_opts o = {0, 2, 0, "api-test"};
+    lm_log_opts lo = {LM_LOG_OFF, LM_LOG_TEXT, false, false, NULL};
+    lm_api_opts ao = LM_API_OPTS_DEFAULTS;
+    lm_error err;
+
+    lm_log_configure(&lo, NULL);
+    ck_assert_int_eq(lm_rt_new(&o, &rt), LM_OK);
+    ao.bind = "127.0.0.1";
+    ao.version = "9.9.9-test";
+    ck_assert_msg(lm_api_start(rt, &ao, &api, &err) == LM_OK, "%s", err.msg);
+    ck_assert_int_eq(lm_api_v1_register(api), LM_OK);
+    port = lm_api_port(api);
+    ck_assert_int_gt(port, 0);
+}
+
+static void
+teardown(void)
+{
+    lm_api_stop(api);
+    api = NULL;
+    lm_rt_free(rt, 5000);
+    rt = NULL;
+    lm_msg_pool_trim();
+}
+
+/* --- the client ---------------------------------------------------------- */
+
+typedef struct http_resp {
+    int status;       /* -1 when no status line came */
+    char *headers;    /* the header block, NUL-terminated */
+    char *body;       /* the body, NUL-terminated */
+    size_t body_len;  /* its length */
+    json_t *json;     /* the body parsed, or NULL */
+    json_error_t err; /* why not */
+} http_resp;
+
+static void
+http_free(http_resp *r)
+{
+    free(r->headers);
+    free(r->body);
+    json_decref(r->json);
+    memset(r, 0, sizeof(*r));
+}
+
+static int
+connect_api(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct timeval tv = {20 * lm_test_slowdown(), 0};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0) {
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends the raw bytes, then reads the answer to its end. Returns 0 when a
+ * status line came back, -1 otherwise. Send errors are ignored (the server
+ * may answer and close before a large body is all sent). */
+static int
+http_raw(const char *data, size_t len, http_resp *out)
+{
+    size_t cap = 65536, n = 0, off = 0;
+    char *buf = malloc(cap), *end;
+    int fd = connect_api();
+    ssize_t k;
+
+    memset(out, 0, sizeof(*out));
+    out->status = -1;
+    if (fd < 0 || buf == NULL) {
+        free(buf);
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    while (off < len && (k = send(fd, data + off, len - off, MSG_NOSIGNAL)) > 0) {
+        off += (size_t)k;
+    }
+    shutdown(fd, SHUT_WR);
+    for (;;) {
+        if (n + 1 == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            ck_assert_ptr_nonnull(buf);
+        }
+        k = recv(fd, buf + n, cap - n - 1, 0);
+        if (k <= 0) {
+            break;
+        }
+        n += (size_t)k;
+    }
+    close(fd);
+    buf[n] = '\0';
+    if (n < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || (end = strstr(buf, "\r\n\r\n")) == NULL) {
+        free(buf);
+        return -1;
+    }
+    out->status = atoi(buf + 9);
+    out->headers = strndup(buf, (size_t)(end - buf) + 2);
+    out->body_len = n - (size_t)(end + 4 - buf);
+    out->body = malloc(out->body_len + 1);
+    memcpy(out->body, end + 4, out->body_len);
+    out->body[out->body_len] = '\0';
+    out->json = json_loadb(out->body, out->body_len, 0, &out->err);
+    free(buf);
+    return 0;
+}
+
+/* One request: method, path, and a body (NULL: none, no Content-Length). */
+static int
+http_do(const char *method, const char *path, const char *body, size_t len, http_resp *out)
+{
+    char head[1024];
+    size_t hl;
+    char *req;
+    int rv;
+
+    if (body != NULL) {
+        hl = (size_t)snprintf(head, sizeof(head),
+                              "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                              "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                              method, path, len);
+    } else {
+        hl = (size_t)snprintf(head, sizeof(head),
+                              "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                              method, path);
+    }
+    req = malloc(hl + len + 1);
+    memcpy(req, head, hl);
+    if (body != NULL) {
+        memcpy(req + hl, body, len);
+    }
+    rv = http_raw(req, hl + (body != NULL ? len : 0), out);
+    free(req);
+    return rv;
+}
+
+static int
+http_json(const char *method, const char *path, const char *body, http_resp *out)
+{
+    return http_do(method, path, body, body != NULL ? strlen(body) : 0, out);
+}
+
+/* The value of header name in r, in a static buffer, or NULL. */
+static const char *
+header(const http_resp *r, const char *name)
+{
+    static char val[256];
+    size_t nl = strlen(name);
+
+    for (const char *p = strstr(r->headers, "\r\n"); p != NULL; p = strstr(p + 2, "\r\n")) {
+        const char *line = p + 2;
+        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+            const char *v = line + nl + 1, *e = strstr(v, "\r\n");
+            while (*v == ' ') {
+                v++;
+            }
+            snprintf(val, sizeof(val), "%.*s", (int)(e != NULL ? e - v : (long)strlen(v)), v);
+            return val;
+        }
+    }
+    return NULL;
+}
+
+static const char *
+err_field(const http_resp *r, const char *key)
+{
+    return json_string_value(json_object_get(json_object_get(r->json, "error"), key));
+}
+
+static json_int_t
+err_int(const http_resp *r, const char *key)
+{
+    return json_integer_value(json_object_get(json_object_get(r->json, "error"), key));
+}
+
+/* Asserts an error response: status, JSON content type, error code, and a
+ * message containing want (when not NULL). */
+static void
+assert_error(const http_resp *r, int status, const char *code, const char *want, int line)
+{
+    const char *msg;
+
+    ck_assert_msg(r->status == status, "line %d: status %d, want %d; body %s", line, r->status,
+                  status, r->body != NULL ? r->body : "(none)");
+    ck_assert_msg(header(r, "Content-Type") != NULL &&
+                      strcmp(header(r, "Content-Type"), "application/json") == 0,
+                  "line %d: not JSON: %s", line, r->headers);
+    ck_assert_msg(r->json != NULL, "line %d: body is not JSON: %s", line, r->body);
+    ck_assert_msg(err_field(r, "code") != NULL && strcmp(err_field(r, "code"), code) == 0,
+                  "line %d: code %s, want %s", line, err_field(r, "code"), code);
+    msg = err_field(r, "message");
+    ck_assert_msg(msg != NULL, "line %d: no message", line);
+    ck_assert_msg(want == NULL || strstr(msg, want) != NULL, "line %d: message '%s' lacks '%s'",
+                  line, msg, want != NULL ? want : "");
+}
+
+/* Asserts an error response: status, JSON content type, error code, and a
+ * message containing want (when not NULL). */
+#define ASSERT_ERROR(r, st, code, want) assert_error((r), (st), (code), (want), __LINE__)
+
+/* The server still answers. */
+static void
+assert_alive(void)
+{
+    http_resp r;
+
+    ck_assert_int_eq(http_json("GET", "/api/v1/healthz", NULL, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    http_free(&r);
+}
+
+/* {"query": <the file's text>, ...extra members} as text. */
+static char *
+validate_body(const char *sql, const char *extra)
+{
+    json_t *b = json_pack("{s:s}", "query", sql);
+    char *text;
+
+    if (extra != NULL) {
+        json_error_t e;
+        json_t *x = json_loads(extra, 0, &e);
+        ck_assert_ptr_nonnull(x);
+        json_object_update(b, x);
+        json_decref(x);
+    }
+    text = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    return text;
+}
+
+/* --- tests --------------------------------------------------------------- */
+
+START_TEST(test_api_healthz)
+{
+    http_resp r;
+
+    ck_assert_int_eq(http_json("GET", "/api/v1/healthz", NULL, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(header(&r, "Content-Type"), "application/json");
+    ck_assert_ptr_nonnull(r.json);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "status")), "ok");
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "version")), "9.9.9-test");
+    http_free(&r);
+    /* a trailing slash is the same path */
+    ck_assert_int_eq(http_json("GET", "/api/v1/healthz/", NULL, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    http_free(&r);
+}
+END_TEST
+
+START_TEST(test_api_validate_plan)
+{
+    char path[1024];
+    char *sql, *body;
+    http_resp r;
+    json_t *ops, *op;
+    size_t i;
+    bool window_join = false;
+
+    snprintf(path, sizeof(path), "%s/scripts/nexmark/sql/q5.sql", lm_test_root());
+    sql = lm_test_read_file(path, NULL);
+    ck_assert_msg(sql != NULL, "cannot read %s", path);
+    body = validate_body(sql, "{\"parallelism\": 2, \"name\": \"q5\"}");
+    ck_assert_int_eq(http_json("POST", "/api/v1/pipelines/validate", body, &r), 0);
+    ck_assert_msg(r.status == 200, "status %d: %s", r.status, r.body);
+    ck_assert_str_eq(header(&r, "Content-Type"), "application/json");
+    ck_assert_ptr_nonnull(r.json);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "plan"), "name")),
+                     "q5");
+    ops = json_object_get(json_object_get(r.json, "plan"), "operators");
+    ck_assert(json_is_array(ops));
+    json_array_foreach(ops, i, op)
+    {
+        const char *kind = json_string_value(json_object_get(op, "kind"));
+        if (kind != NULL && strcmp(kind, "window_join") == 0) {
+            window_join = true;
+        }
+    }
+    ck_assert_msg(window_join, "no window_join operator in %s", r.body);
+    ck_assert(json_is_string(json_object_get(r.json, "explain")));
+    ck_assert_msg(strstr(json_string_value(json_object_get(r.json, "explain")), "window_join") !=
+                      NULL,
+                  "explain: %s", json_string_value(json_object_get(r.json, "explain")));
+    http_free(&r);
+    free(body);
+    free(sql);
+}
+END_TEST
+
+START_TEST(test_api_validate_invalid_sql)
+{
+    /* "FORM" reads as an alias of 1: the mistake is "nowhere", line 3, column 15 */
+    const char *sql = "CREATE TABLE sink (a BIGINT) WITH ('connector' = 'blackhole');\n"
+                      "INSERT INTO sink\n"
+                      "SELECT 1 FORM nowhere;\n";
+    char *body = validate_body(sql, NULL);
+    const char *ctx;
+    http_resp r;
+
+    ck_assert_int_eq(http_json("POST", "/api/v1/pipelines/validate", body, &r), 0);
+    ASSERT_ERROR(&r, 400, "invalid_sql", NULL);
+    ck_assert_int_eq(err_int(&r, "line"), 3);
+    ck_assert_int_eq(err_int(&r, "column"), 15);
+    ctx = err_field(&r, "context");
+    ck_assert_ptr_nonnull(ctx);
+    ck_assert_str_eq(ctx, "SELECT 1 FORM nowhere;\n              ^");
+    http_free(&r);
+    free(body);
+
+    /* an unknown table: a binder error, also with its place */
+    body = validate_body("CREATE TABLE t (a BIGINT) WITH ('connector' = 'blackhole');\n"
+                         "INSERT INTO nothing SELECT a FROM t;",
+                         NULL);
+    ck_assert_int_eq(http_json("POST", "/api/v1/pipelines/validate", body, &r), 0);
+    ASSERT_ERROR(&r, 400, "invalid_sql", "nothing");
+    ck_assert_int_eq(err_int(&r, "line"), 2);
+    ck_assert_int_eq(err_int(&r, "column"), 13);
+    http_free(&r);
+    free(body);
+    assert_alive();
+}
+END_TEST
+
+START_TEST(test_api_malformed_json)
+{
+    http_resp r;
+
+    ck_assert_int_eq(http_json("POST", "/api/v1/pipelines/validate",
+                               "{\"query\": \"SELECT 1\",\n  \"parallelism\": }", &r),
+                     0);
+    ASSERT_ERROR(&r, 400, "malformed_json", "line 2");
+    ck_assert_int_eq(err_int(&r, "line"), 2);
+    ck_assert_int_eq(err_int(&r, "column"), 18);
+    http_free(&r);
+    assert_alive();
+
+    /* trailing garbage, duplicate keys */
+    ck_assert_int_eq(http_json("POST", "/api/v1/pipelines/validate", "{\"query\": \"x\"} x", &r),
+                     0);
+    ASSERT_ERROR(&r, 400, "malformed_json", "line 1");
+    http_free(&r);
+    ck_assert_int_eq(
+        http_json("POST", "/api/v1/pipelines/validate", "{\"query\": \"x\", \"query\": \"y\"}", &r),
+        0);
+    ASSERT_ERROR(&r, 400, "malformed_json", "duplicate");
+    http_free(&r);
+    assert_alive();
+}
+END_TEST
+
+START_TEST(test_api_bad_bodies)
+{
+    static const struct {
+        const char *body;
+        const char *field; /* NULL: none named */
+        const char *want;  /* in the message */
+    } cases[] = {
+        {"[\"SELECT 1\"]", NULL, "must be a JSON object, not an array"},
+        {"\"SELECT 1\"", NULL, "must be a JSON object, not a string"},
+        {"{\"query\": 5}", "query", "field \"query\" must be a string, not an integer"},
+        {"{\"query\": null}", "query", "must be a string, not null"},
+        {"{\"query\": \"x\", \"paralelism\": 2}", "paralelism", "unknown field \"paralelism\""},
+        {"{\"name\": \"a\"}", "query", "missing required field \"query\""},
+        {"{}", "query", "missing required field \"query\""},
+        {"{\"query\": \"x\", \"parallelism\": 0}", "parallelism", "between 1 and 1024, not 0"},
+        {"{\"query\": \"x\", \"parallelism\": 1025}", "parallelism", "between 1 and 1024"},
+        {"{\"query\": \"x\", \"parallelism\": -3}", "parallelism", "between 1 and 1024"},
+        {"{\"query\": \"x\", \"parallelism\": 2.5}", "parallelism", "must be an integer"},
+        {"{\"query\": \"x\", \"parallelism\": \"2\"}", "parallelism", "must be an integer"},
+        {"{\"query\": \"x\", \"name\": 7}", "name", "must be a string"},
+        {"{\"query\": \"x\", \"name\": \"\"}", "name", "must not be empty"},
+        {"", NULL, "a JSON object body is required"},
+        {"  \r\n", NULL, "a JSON object body is required"},
+    };
+    http_resp r;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ck_assert_int_eq(http_json("POST", "/api/v1/pipelines/validate", cases[i].body, &r), 0);
+        ASSERT_ERROR(&r, 400, "invalid_request", cases[i].want);
+        if (cases[i].field != NULL) {
+            ck_assert_str_eq(err_field(&r, "field"), cases[i].field);
+        }
+        http_free(&r);
+        assert_alive();
+    }
+    /* no Content-Length at all: an empty body */
+    ck_assert_int_eq(http_json("POST", "/api/v1/pipelines/validate", NULL, &r), 0);
+    ASSERT_ERROR(&r, 400, "invalid_request", "body is required");
+    http_free(&r);
+    assert_alive();
+}
+END_TEST
+
+START_TEST(test_api_body_too_large)
+{
+    size_t len = LM_API_DEFAULT_MAX_BODY + 1;
+    char *big = malloc(3 * LM_API_DEFAULT_MAX_BODY);
+    http_resp r;
+
+    /* a valid JSON document one byte over the limit */
+    memset(big, ' ', len);
+    memcpy(big, "{\"query\": \"x\"}", 14);
+    ck_assert_int_eq(http_do("POST", "/api/v1/pipelines/validate", big, len, &r), 0);
+    ASSERT_ERROR(&r, 413, "too_large", "limit is 1048576");
+    http_free(&r);
+    assert_alive();
+
+    /* exactly at the limit: accepted and checked */
+    ck_assert_int_eq(http_do("POST", "/api/v1/pipelines/validate", big, len - 1, &r), 0);
+    ck_assert_int_eq(r.status, 400); /* "x" is no pipeline */
+    ck_assert_str_eq(err_field(&r, "code"), "invalid_sql");
+    http_free(&r);
+
+    /* far over: evhttp's own backstop still says 413 */
+    memset(big, ' ', 3 * LM_API_DEFAULT_MAX_BODY);
+    ck_assert_int_eq(
+        http_do("POST", "/api/v1/pipelines/validate", big, 3 * LM_API_DEFAULT_MAX_BODY, &r), 0);
+    ck_assert_int_eq(r.status, 413);
+    http_free(&r);
+    free(big);
+    assert_alive();
+}
+END_TEST
+
+START_TEST(test_api_unknown_route)
+{
+    http_resp r;
+
+    ck_assert_int_eq(http_json("GET", "/api/v1/nope", NULL, &r), 0);
+    ASSERT_ERROR(&r, 404, "not_found", "/api/v1/nope");
+    http_free(&r);
+    ck_assert_int_eq(http_json("GET", "/", NULL, &r), 0);
+    ASSERT_ERROR(&r, 404, "not_found", NULL);
+    http_free(&r);
+    ck_assert_int_eq(http_json("POST", "/api/v1/pipelines/validate/more", "{}", &r), 0);
+    ASSERT_ERROR(&r, 404, "not_found", NULL);
+    http_free(&r);
+    assert_alive();
+}
+END_TEST
+
+START_TEST(test_api_wrong_method)
+{
+    http_resp r;
+
+    ck_assert_int_eq(http_json("GET", "/api/v1/pipelines/validate", NULL, &r), 0);
+    ASSERT_ERROR(&r, 405, "method_not_allowed", NULL);
+    ck_assert_str_eq(header(&r, "Allow"), "POST");
+    http_free(&r);
+    ck_assert_int_eq(http_json("DELETE", "/api/v1/healthz", NULL, &r), 0);
+    ASSERT_ERROR(&r, 405, "method_not_allowed", NULL);
+    ck_assert_str_eq(header(&r, "Allow"), "GET");
+    http_free(&r);
+    ck_assert_int_eq(http_json("PATCH", "/api/v1/healthz", "{}", &r), 0);
+    ASSERT_ERROR(&r, 405, "method_not_allowed", NULL);
+    http_free(&r);
+    assert_alive();
+}
+END_TEST
+
+START_TEST(test_api_not_http)
+{
+    static const char junk[] = "\x01\x02 this is not HTTP\r\n\r\n";
+    http_resp r;
+
+    http_raw(junk, sizeof(junk) - 1, &r);
+    http_free(&r);
+    http_raw("GET /api/v1/healthz HTTP/1.1\r\nHost", 34, &r); /* cut short */
+    http_free(&r);
+    assert_alive();
+}
+END_TEST
+
+/* --- routes of the test's own ---------------------------------------------- */
+
+static int
+echo_handler(const lm_api_req *req, lm_api_resp *resp, void *arg)
+{
+    json_t *params = json_object();
+
+    for (int i = 0; i < req->nparams; i++) {
+        json_object_set_new(params, req->params[i].name, json_string(req->params[i].value));
+    }
+    return lm_api_reply(resp, 201,
+                        json_pack("{s:s, s:o, s:s?, s:s?, s:O?, s:s}", "method", req->method,
+                                  "params", params, "q", lm_api_query(req, "q"), "id",
+                                  lm_api_param(req, "id"), "body", req->body, "arg",
+                                  (const char *)arg));
+}
+
+static int
+fail_handler(const lm_api_req *req, lm_api_resp *resp, void *arg)
+{
+    const char *how = lm_api_param(req, "how");
+
+    (void)arg;
+    if (strcmp(how, "state") == 0) {
+        return LM_ESTATE;
+    }
+    if (strcmp(how, "missing") == 0) {
+        return LM_ENOTFOUND;
+    }
+    if (strcmp(how, "conflict") == 0) {
+        int rv = lm_api_error(resp, 409, "wrong_state", "job %s is stopped", "7");
+        ck_assert_int_eq(rv, LM_ESTATE);
+        return rv;
+    }
+    if (strcmp(how, "nomem") == 0) {
+        return LM_ENOMEM;
+    }
+    return LM_OK; /* nothing set: 200 {} */
+}
+
+START_TEST(test_api_router)
+{
+    http_resp r;
+
+    ck_assert_int_eq(
+        lm_api_route(api, "GET", "/api/v1/things/{id}/parts/{part}", echo_handler, "parts"), LM_OK);
+    ck_assert_int_eq(lm_api_route(api, "PATCH", "/api/v1/things/{id}", echo_handler, "patch"),
+                     LM_OK);
+    ck_assert_int_eq(lm_api_route(api, "GET", "/api/v1/things/special", echo_handler, "special"),
+                     LM_OK);
+    ck_assert_int_eq(lm_api_route(api, "GET", "/api/v1/things/{x}", echo_handler, "get"), LM_OK);
+    ck_assert_int_eq(lm_api_route(api, "POST", "/api/v1/fail/{how}", fail_handler, NULL), LM_OK);
+    /* the same shape twice, bad patterns */
+    ck_assert_int_eq(lm_api_route(api, "GET", "/api/v1/things/{y}", echo_handler, NULL), LM_EEXIST);
+    ck_assert_int_eq(lm_api_route(api, "GET", "api/v1", echo_handler, NULL), LM_EINVAL);
+    ck_assert_int_eq(lm_api_route(api, "GET", "/api/{}", echo_handler, NULL), LM_EINVAL);
+    ck_assert_int_eq(lm_api_route(api, "GET", "/api/{a", echo_handler, NULL), LM_EINVAL);
+    ck_assert_int_eq(lm_api_route(api, "GET", "/api//x", echo_handler, NULL), LM_EINVAL);
+    ck_assert_int_eq(lm_api_route(api, "GET", "/api/x{a}", echo_handler, NULL), LM_EINVAL);
+    ck_assert_int_eq(lm_api_route(api, "", "/api/x", echo_handler, NULL), LM_EINVAL);
+    ck_assert_int_eq(lm_api_route(api, "GET", "/api/x", NULL, NULL), LM_EINVAL);
+
+    /* parameters, percent-decoded, and the query */
+    ck_assert_int_eq(
+        http_json("GET", "/api/v1/things/a%20b/parts/p%2F1?q=hello%20there&z=1", NULL, &r), 0);
+    ck_assert_msg(r.status == 201, "%d %s", r.status, r.body);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "arg")), "parts");
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "id")), "a b");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "params"), "part")),
+                     "p/1");
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "q")), "hello there");
+    ck_assert(json_is_null(json_object_get(r.json, "body")));
+    http_free(&r);
+
+    /* the literal route wins over the parameter */
+    ck_assert_int_eq(http_json("GET", "/api/v1/things/special", NULL, &r), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "arg")), "special");
+    http_free(&r);
+    ck_assert_int_eq(http_json("GET", "/api/v1/things/other", NULL, &r), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "arg")), "get");
+    http_free(&r);
+
+    /* a body reaches the handler parsed */
+    ck_assert_int_eq(http_json("PATCH", "/api/v1/things/42", "{\"stop\": \"graceful\"}", &r), 0);
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "method")), "PATCH");
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "id")), "42");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "body"), "stop")),
+                     "graceful");
+    http_free(&r);
+
+    /* methods of every route on the path in Allow */
+    ck_assert_int_eq(http_json("DELETE", "/api/v1/things/42", NULL, &r), 0);
+    ASSERT_ERROR(&r, 405, "method_not_allowed", NULL);
+    ck_assert_str_eq(header(&r, "Allow"), "PATCH, GET");
+    http_free(&r);
+    ck_assert_int_eq(http_json("GET", "/api/v1/things/42/parts", NULL, &r), 0);
+    ASSERT_ERROR(&r, 404, "not_found", NULL);
+    http_free(&r);
+
+    /* handler errors */
+    ck_assert_int_eq(http_json("POST", "/api/v1/fail/state", NULL, &r), 0);
+    ASSERT_ERROR(&r, 409, "conflict", NULL);
+    http_free(&r);
+    ck_assert_int_eq(http_json("POST", "/api/v1/fail/missing", NULL, &r), 0);
+    ASSERT_ERROR(&r, 404, "not_found", NULL);
+    http_free(&r);
+    ck_assert_int_eq(http_json("POST", "/api/v1/fail/conflict", NULL, &r), 0);
+    ASSERT_ERROR(&r, 409, "wrong_state", "job 7 is stopped");
+    http_free(&r);
+    ck_assert_int_eq(http_json("POST", "/api/v1/fail/nomem", NULL, &r), 0);
+    ASSERT_ERROR(&r, 500, "internal", NULL);
+    http_free(&r);
+    ck_assert_int_eq(http_json("POST", "/api/v1/fail/fine", NULL, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "{}\n");
+    http_free(&r);
+    /* a path with %00 in it */
+    ck_assert_int_eq(http_json("GET", "/api/v1/things/a%00b", NULL, &r), 0);
+    ASSERT_ERROR(&r, 400, "invalid_request", "path");
+    http_free(&r);
+    assert_alive();
+}
+END_TEST
+
+/* --- many clients at once ---------------------------------------------------- */
+
+#define CLIENTS 20
+
+typedef struct client {
+    int ok;     /* answers as expected */
+    char *body; /* the validate request */
+} client;
+
+static void *
+client_main(void *arg)
+{
+    client *c = arg;
+    http_resp r;
+
+    for (int i = 0; i < 5; i++) {
+        if (http_json("GET", "/api/v1/healthz", NULL, &r) == 0 && r.status == 200) {
+            c->ok++;
+        }
+        http_free(&r);
+        if (http_json("POST", "/api/v1/pipelines/validate", c->body, &r) == 0 && r.status == 200 &&
+            json_is_object(json_object_get(r.json, "plan"))) {
+            c->ok++;
+        }
+        http_free(&r);
+    }
+    return NULL;
+}
+
+START_TEST(test_api_concurrent_clients)
+{
+    pthread_t th[CLIENTS];
+    client cl[CLIENTS];
+    char path[1024], *sql;
+
+    snprintf(path, sizeof(path), "%s/scripts/nexmark/sql/q5.sql", lm_test_root());
+    sql = lm_test_read_file(path, NULL);
+    ck_assert_ptr_nonnull(sql);
+    for (int i = 0; i < CLIENTS; i++) {
+        cl[i].ok = 0;
+        cl[i].body = validate_body(sql, NULL);
+        ck_assert_int_eq(pthread_create(&th[i], NULL, client_main, &cl[i]), 0);
+    }
+    for (int i = 0; i < CLIENTS; i++) {
+        pthread_join(th[i], NULL);
+    }
+    for (int i = 0; i < CLIENTS; i++) {
+        ck_assert_msg(cl[i].ok == 10, "client %d: %d of 10 answers right", i, cl[i].ok);
+        free(cl[i].body);
+    }
+    free(sql);
+}
+END_TEST
+
+/* --- start and stop ------------------------------------------------------- */
+
+START_TEST(test_api_port_taken)
+{
+    lm_api_opts ao = LM_API_OPTS_DEFAULTS;
+    lm_api *other = NULL;
+    lm_error err;
+
+    ao.port = port;
+    ao.name = "api2";
+    ck_assert_int_eq(lm_api_start(rt, &ao, &other, &err), LM_EADDRINUSE);
+    ck_assert_ptr_null(other);
+    ck_assert_msg(strstr(err.msg, "cannot listen") != NULL, "%s", err.msg);
+    ao.port = 70000;
+    ck_assert_int_eq(lm_api_start(rt, &ao, &other, &err), LM_EINVAL);
+    ao.port = 0;
+    ao.bind = "no-such-host.invalid";
+    ck_assert_int_eq(lm_api_start(rt, &ao, &other, &err), LM_EIO);
+    assert_alive();
+}
+END_TEST
+
+START_TEST(test_api_restart)
+{
+    lm_api_opts ao = LM_API_OPTS_DEFAULTS;
+    lm_api_route_def routes[] = {{"GET", "/x/{id}", echo_handler, "table"}};
+    lm_error err;
+    http_resp r;
+    int old = port;
+
+    /* stopped while a client holds an idle connection open */
+    int idle = connect_api();
+    ck_assert_int_ge(idle, 0);
+    lm_api_stop(api);
+    api = NULL;
+    close(idle);
+    ck_assert_int_eq(http_json("GET", "/api/v1/healthz", NULL, &r), -1);
+    http_free(&r);
+
+    /* again on the same port, with a route table and a small body limit */
+    ao.port = old;
+    ao.routes = routes;
+    ao.nroutes = 1;
+    ao.max_body_bytes = 16;
+    ck_assert_msg(lm_api_start(rt, &ao, &api, &err) == LM_OK, "%s", err.msg);
+    ck_assert_int_eq(lm_api_port(api), old);
+    ck_assert_int_eq(http_json("GET", "/x/7", NULL, &r), 0);
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "id")), "7");
+    http_free(&r);
+    ck_assert_int_eq(http_json("GET", "/x/7", "{\"a\": \"0123456789\"}", &r), 0);
+    ASSERT_ERROR(&r, 413, "too_large", "limit is 16");
+    http_free(&r);
+    ck_assert_int_eq(http_json("GET", "/api/v1/healthz", NULL, &r), 0);
+    ASSERT_ERROR(&r, 404, "not_found", NULL);
+    http_free(&r);
+}
+END_TEST
+
+START_TEST(test_api_opts_from_config)
+{
+    lm_config cfg;
+    lm_api_opts ao;
+
+    ck_assert_int_eq(lm_config_init(&cfg), LM_OK);
+    lm_api_opts_from_config(&cfg, &ao);
+    ck_assert_str_eq(ao.bind, "127.0.0.1");
+    ck_assert_int_eq(ao.port, 8001);
+    ck_assert_uint_eq(ao.max_body_bytes, 1u << 20);
+    ck_assert_int_eq(ao.loop, -1);
+    lm_config_fini(&cfg);
+}
+END_TEST
+
+Suite *
+api_suite(void)
+{
+    Suite *s = suite_create("api");
+    TCase *tc = tcase_create("api");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_api_healthz);
+    tcase_add_test(tc, test_api_validate_plan);
+    tcase_add_test(tc, test_api_validate_invalid_sql);
+    tcase_add_test(tc, test_api_malformed_json);
+    tcase_add_test(tc, test_api_bad_bodies);
+    tcase_add_test(tc, test_api_body_too_large);
+    tcase_add_test(tc, test_api_unknown_route);
+    tcase_add_test(tc, test_api_wrong_method);
+    tcase_add_test(tc, test_api_not_http);
+    tcase_add_test(tc, test_api_router);
+    tcase_add_test(tc, test_api_concurrent_clients);
+    tcase_add_test(tc, test_api_port_taken);
+    tcase_add_test(tc, test_api_restart);
+    tcase_add_test(tc, test_api_opts_from_config);
+    suite_add_tcase(s, tc);
+    return s;
+}
