@@ -343,10 +343,10 @@ lm_sql_tok_is_op(const lm_sql_tok *tok, const char *op)
     return tok->kind == LM_SQL_TOK_OP && strcmp(tok->op, op) == 0;
 }
 
-/* The length of the valid UTF-8 sequence at s[0..n), or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
+size_t
+lm_sql_utf8_len(const char *text, size_t n)
 {
+    const unsigned char *s = (const unsigned char *)text;
     size_t k;
     uint32_t cp;
 
@@ -408,7 +408,7 @@ lm_sql_tok_describe(const lm_sql_tok *tok, char *buf, size_t size)
     }
     n = (size_t)snprintf(buf, size, "%s", prefix);
     for (size_t i = 0; i < tok->len;) {
-        size_t k = utf8_len(s + i, tok->len - i);
+        size_t k = lm_sql_utf8_len((const char *)s + i, tok->len - i);
         if (i >= max || n + 12 > size) {
             n += (size_t)snprintf(buf + n, size - n, "...");
             break;
@@ -430,9 +430,8 @@ lm_sql_tok_describe(const lm_sql_tok *tok, char *buf, size_t size)
 size_t
 lm_sql_utf8_check(const char *text, size_t len)
 {
-    const unsigned char *s = (const unsigned char *)text;
     for (size_t i = 0; i < len;) {
-        size_t k = utf8_len(s + i, len - i);
+        size_t k = lm_sql_utf8_len(text + i, len - i);
         if (k == 0) {
             return i;
         }

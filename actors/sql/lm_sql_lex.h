@@ -60,6 +60,10 @@ typedef struct lm_sql_lexer {
 
 void lm_sql_lex_init(lm_sql_lexer *lx, const char *text, size_t len);
 
+/* The length of the valid UTF-8 sequence (no overlong forms, no
+ * surrogates) at text[0..n), or 0 when there is none. */
+size_t lm_sql_utf8_len(const char *text, size_t n);
+
 /* The offset of the first byte of text[0..len) that is not part of valid
  * UTF-8, or len when all of it is valid. */
 size_t lm_sql_utf8_check(const char *text, size_t len);

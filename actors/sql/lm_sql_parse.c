@@ -141,25 +141,18 @@ lm_sql_diag_set(lm_sql_diag *d, lm_sql_pos pos, const char *fmt, ...)
         va_end(ap);
         /* One line of valid UTF-8 whatever text a message quotes: control
          * bytes become spaces, bytes that are not UTF-8 '?'. */
-        unsigned char *u = (unsigned char *)d->msg;
-        while (*u != 0) {
-            size_t k = *u < 0x80             ? 1
-                       : (*u & 0xe0) == 0xc0 ? 2
-                       : (*u & 0xf0) == 0xe0 ? 3
-                       : (*u & 0xf8) == 0xf0 ? 4
-                                             : 0;
-            for (size_t i = 1; i < k; i++) {
-                if ((u[i] & 0xc0) != 0x80) {
-                    k = 0;
-                }
-            }
+        char *u = d->msg;
+        size_t left = strlen(d->msg);
+        while (left > 0) {
+            size_t k = lm_sql_utf8_len(u, left);
             if (k == 0) {
-                *u++ = '?';
-            } else if (k == 1 && (*u < 0x20 || *u == 0x7f)) {
-                *u++ = ' ';
-            } else {
-                u += k;
+                k = 1;
+                *u = '?';
+            } else if (k == 1 && ((unsigned char)*u < 0x20 || *u == 0x7f)) {
+                *u = ' ';
             }
+            u += k;
+            left -= k;
         }
     }
     return LM_EINVAL;

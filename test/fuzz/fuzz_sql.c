@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "lm_sql_ast.h"
+#include "lm_sql_lex.h"
 
 static void walk_query(const lm_sql_query *q);
 
@@ -28,29 +29,6 @@ need(int cond, const char *what)
         fprintf(stderr, "bad tree: %s\n", what);
         abort();
     }
-}
-
-static int
-valid_utf8(const char *s)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    while (*u != 0) {
-        size_t k = *u < 0x80             ? 1
-                   : (*u & 0xe0) == 0xc0 ? 2
-                   : (*u & 0xf0) == 0xe0 ? 3
-                   : (*u & 0xf8) == 0xf0 ? 4
-                                         : 0;
-        if (k == 0 || (k == 2 && *u < 0xc2)) {
-            return 0;
-        }
-        for (size_t i = 1; i < k; i++) {
-            if ((u[i] & 0xc0) != 0x80) {
-                return 0;
-            }
-        }
-        u += k;
-    }
-    return 1;
 }
 
 static void
@@ -234,7 +212,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         need(rc == LM_EINVAL || rc == LM_ENOMEM, "error code");
         need(t == NULL, "a tree with an error");
         need(d.msg[0] != '\0' && strchr(d.msg, '\n') == NULL, "error message on one line");
-        need(valid_utf8(d.msg), "error message in UTF-8");
+        need(lm_sql_utf8_check(d.msg, strlen(d.msg)) == strlen(d.msg), "error message in UTF-8");
         need(d.pos.line >= 1 && d.pos.line <= lines && d.pos.col >= 1, "error position");
     }
     free(text);
