@@ -9,7 +9,21 @@
  * lm_api_stop, so a handler found under the lock stays valid after it.
  * Everything about a request (decoded segments, query, parsed body) lives
  * on the stack of on_request and is freed before it returns; the
- * response is sent before it returns too.
+ * response is sent before it returns too, unless the handler deferred it.
+ *
+ * Deferred requests: a pending handle has two references, the loop's
+ * (dropped when the request is answered, times out, loses its client or
+ * the api stops) and the completer's (dropped by lm_api_complete). Its
+ * state (OPEN, QUEUED, TIMEDOUT, CLOSED) and references are guarded by
+ * the mutex of a small refcounted `hub` that outlives the api as long as
+ * handles do, so a completion after lm_api_stop touches only the hub.
+ * Completions are queued on the hub and an event on the api's loop
+ * (event_active, libevent's locking is on) sends them there; everything
+ * about the evhttp request itself is touched only on that loop. QUEUED
+ * means the wake owns the loop's reference. evhttp 2.1 stops reading a
+ * connection while its request is answered, so a hang-up is noticed by
+ * a read event of our own on the socket (EOF or error: the connection is
+ * freed at once); its close callback covers evhttp freeing it.
  */
 #include "lm_api.h"
 
@@ -22,10 +36,12 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -49,6 +65,35 @@ typedef struct route {
     void *arg;
 } route;
 
+/* What deferred requests share with their completers (see the top). */
+typedef struct hub {
+    pthread_mutex_t mu;
+    size_t refs;            /* the api's one and one per live pending handle */
+    size_t live;            /* handles the loop still holds */
+    bool stopping;          /* lm_api_stop began: no more deferrals */
+    bool closed;            /* the loop side is gone: no more wakes */
+    struct event *wake;     /* on the api's loop: sends queued answers */
+    lm_api_pending *queue;  /* completed, waiting for the loop (FIFO) */
+    lm_api_pending **qtail; /* where the next one goes */
+} hub;
+
+enum { P_OPEN, P_QUEUED, P_TIMEDOUT, P_CLOSED };
+
+struct lm_api_pending {
+    hub *hub;
+    int state;             /* under hub->mu */
+    int refs;              /* under hub->mu: the loop's and the completer's */
+    int status;            /* the answer, once QUEUED */
+    json_t *body;          /* its body */
+    lm_api_pending *qnext; /* in hub->queue */
+    /* on the loop only */
+    lm_api *api;
+    struct evhttp_request *ev;   /* NULL once answered or dropped */
+    struct event *timer;         /* the 504 */
+    struct event *watch;         /* reads the socket for a hang-up */
+    lm_api_pending *prev, *next; /* in api->pending */
+};
+
 struct lm_api {
     lm_rt *rt;
     lm_addr actor; /* the api actor */
@@ -57,11 +102,19 @@ struct lm_api {
     int port;      /* the bound port */
     size_t max_body;
     int timeout_s;
+    int defer_ms; /* deferred requests' time limit */
     char *version;
     struct evhttp *http; /* the actor's, made in its init */
     sem_t started;       /* posted by init, whether it worked or not */
     sem_t stopped;       /* posted by fini */
     int init_rv;         /* what init returned */
+
+    hub *hub;                /* shared with pending handles */
+    struct event_base *base; /* the actor's */
+    lm_api_pending *pending; /* deferred and not yet let go (loop only) */
+    int flushing;            /* 503s of the stop being written (loop only) */
+    bool quiesced;           /* the stop's 503s are out (loop only) */
+    sem_t drained;           /* posted when they are written */
 
     pthread_mutex_t lock; /* guards routes */
     route **routes;
@@ -103,6 +156,8 @@ status_code_name(int status)
     case 405: return "method_not_allowed";
     case 409: return "conflict";
     case 413: return "too_large";
+    case 503: return "unavailable";
+    case 504: return "timeout";
     default: return "internal";
     }
 }
@@ -115,6 +170,8 @@ lm_api_status_code(int status)
     case 404: return LM_ENOTFOUND;
     case 409: return LM_ESTATE;
     case 413: return LM_ETOOBIG;
+    case 503: return LM_ECLOSED;
+    case 504: return LM_ETIMEDOUT;
     default: return LM_EFAILED;
     }
 }
@@ -131,6 +188,8 @@ lm_api_code_status(int code)
     case LM_ESTATE:
     case LM_EEXIST: return 409;
     case LM_ETOOBIG: return 413;
+    case LM_ECLOSED: return 503;
+    case LM_ETIMEDOUT: return 504;
     default: return 500;
     }
 }
@@ -437,6 +496,13 @@ find_route(lm_api *api, const char *method, char **segs, int nseg, match *m)
 
 /* --- requests ----------------------------------------------------------- */
 
+/* What req->priv_ points to while a handler runs. */
+typedef struct reqctx {
+    struct evkeyvalq *qs;      /* the query parameters, NULL when none */
+    struct evhttp_request *ev; /* the request */
+    lm_api_pending *pending;   /* set by lm_api_defer */
+} reqctx;
+
 const char *
 lm_api_param(const lm_api_req *req, const char *name)
 {
@@ -451,7 +517,9 @@ lm_api_param(const lm_api_req *req, const char *name)
 const char *
 lm_api_query(const lm_api_req *req, const char *name)
 {
-    return req->priv_ != NULL ? evhttp_find_header(req->priv_, name) : NULL;
+    const reqctx *ctx = req->priv_;
+
+    return ctx != NULL && ctx->qs != NULL ? evhttp_find_header(ctx->qs, name) : NULL;
 }
 
 /* Splits path into percent-decoded segments (malloc'd, into segs). One
@@ -536,6 +604,7 @@ on_request(struct evhttp_request *ev, void *arg)
     struct evkeyvalq qs;
     lm_api_req req;
     lm_api_resp resp = {200, NULL};
+    reqctx ctx = {NULL, ev, NULL};
     char *segs[MAX_SEGMENTS];
     int nseg, rv;
     match m;
@@ -584,7 +653,8 @@ on_request(struct evhttp_request *ev, void *arg)
     req.api = api;
     req.method = method;
     req.path = path;
-    req.priv_ = has_query ? &qs : NULL;
+    ctx.qs = has_query ? &qs : NULL;
+    req.priv_ = &ctx;
     for (int i = 0; i < nseg; i++) {
         if (m.r->segs[i].param) {
             req.params[req.nparams].name = m.r->segs[i].text;
@@ -616,6 +686,12 @@ on_request(struct evhttp_request *ev, void *arg)
         }
     }
     rv = m.r->fn(&req, &resp, m.r->arg);
+    if (ctx.pending != NULL) {
+        /* answered later (perhaps already queued) by lm_api_complete */
+        LM_LOGC(LM_LOG_DEBUG, "api", "%s %s -> deferred", method, path);
+        json_decref(resp.body);
+        goto done;
+    }
     if (rv != LM_OK) {
         if (resp.body == NULL) {
             resp.status = lm_api_code_status(rv);
@@ -637,6 +713,367 @@ done:
     for (int i = 0; i < nseg; i++) {
         free(segs[i]);
     }
+}
+
+/* --- deferred answers ----------------------------------------------------- */
+
+static void
+hub_unref(hub *h)
+{
+    bool last;
+
+    pthread_mutex_lock(&h->mu);
+    last = --h->refs == 0;
+    pthread_mutex_unlock(&h->mu);
+    if (last) {
+        pthread_mutex_destroy(&h->mu);
+        free(h);
+    }
+}
+
+/* Drops a reference to p: the loop's (loop true) or the completer's. */
+static void
+pending_unref(lm_api_pending *p, bool loop)
+{
+    hub *h = p->hub;
+    bool last;
+
+    pthread_mutex_lock(&h->mu);
+    if (loop) {
+        h->live--;
+    }
+    last = --p->refs == 0;
+    pthread_mutex_unlock(&h->mu);
+    if (last) {
+        json_decref(p->body);
+        free(p);
+        hub_unref(h);
+    }
+}
+
+/* Stops watching p's request: its timer, its socket, its connection. */
+static void
+pending_unhook(lm_api_pending *p)
+{
+    struct evhttp_connection *evcon = p->ev != NULL ? evhttp_request_get_connection(p->ev) : NULL;
+
+    if (p->timer != NULL) {
+        event_free(p->timer);
+        p->timer = NULL;
+    }
+    if (p->watch != NULL) {
+        event_free(p->watch);
+        p->watch = NULL;
+    }
+    if (evcon != NULL) {
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+    }
+}
+
+/* The loop is done with p: off the list, its reference dropped. */
+static void
+pending_release(lm_api_pending *p)
+{
+    lm_api *api = p->api;
+
+    pending_unhook(p);
+    if (p->prev != NULL) {
+        p->prev->next = p->next;
+    } else {
+        api->pending = p->next;
+    }
+    if (p->next != NULL) {
+        p->next->prev = p->prev;
+    }
+    p->prev = p->next = NULL;
+    pending_unref(p, true);
+}
+
+static void
+on_flushed(struct evhttp_request *ev, void *arg)
+{
+    lm_api *api = arg;
+
+    (void)ev;
+    if (--api->flushing == 0 && api->quiesced) {
+        sem_post(&api->drained);
+    }
+}
+
+/* Sends resp as p's answer (or drops it when the client is gone), then
+ * lets p go. counted: a stop's 503, whose writing lm_api_stop awaits. */
+static void
+pending_answer(lm_api_pending *p, lm_api_resp *resp, bool counted)
+{
+    struct evhttp_request *ev = p->ev;
+
+    pending_unhook(p);
+    p->ev = NULL;
+    if (ev != NULL) {
+        if (counted && evhttp_request_get_connection(ev) != NULL) {
+            p->api->flushing++;
+            evhttp_request_set_on_complete_cb(ev, on_flushed, p->api);
+        }
+        send_resp(ev, resp, NULL); /* frees a request whose connection is gone */
+    } else {
+        json_decref(resp->body);
+        resp->body = NULL;
+    }
+    pending_release(p);
+}
+
+/* The client of p is gone: drop the request. free_conn: we noticed
+ * (free the connection, and the request with it); else evhttp is freeing
+ * the connection (it frees the request unless it had let go of it). */
+static void
+pending_gone(lm_api_pending *p, bool free_conn)
+{
+    struct evhttp_request *ev = p->ev;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
+    bool release = false;
+
+    pthread_mutex_lock(&p->hub->mu);
+    if (p->state == P_OPEN) {
+        p->state = P_CLOSED;
+        release = true; /* else QUEUED: the wake lets it go */
+    }
+    pthread_mutex_unlock(&p->hub->mu);
+    LM_LOGC(LM_LOG_DEBUG, "api", "a deferred request's client is gone");
+    pending_unhook(p);
+    p->ev = NULL;
+    if (evcon == NULL) {
+        evhttp_request_free(ev);
+    } else if (free_conn) {
+        evhttp_connection_free(evcon);
+    }
+    if (release) {
+        pending_release(p);
+    }
+}
+
+static void
+on_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    pending_gone(arg, false);
+}
+
+static void
+on_watch(evutil_socket_t fd, short what, void *arg)
+{
+    lm_api_pending *p = arg;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    (void)what;
+    if (n > 0) {
+        /* a pipelined request: no telling a hang-up from here on */
+        event_free(p->watch);
+        p->watch = NULL;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        event_add(p->watch, NULL);
+    } else {
+        pending_gone(p, true);
+    }
+}
+
+static void
+on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    lm_api_pending *p = arg;
+    lm_api_resp resp = {504, NULL};
+    bool timed_out = false;
+
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&p->hub->mu);
+    if (p->state == P_OPEN) {
+        p->state = P_TIMEDOUT;
+        timed_out = true;
+    }
+    pthread_mutex_unlock(&p->hub->mu);
+    if (!timed_out) {
+        return; /* completed meanwhile: the wake answers */
+    }
+    LM_LOGC(LM_LOG_WARN, "api", "a deferred request got no answer within %d ms", p->api->defer_ms);
+    lm_api_error(&resp, 504, "timeout", "no answer within %d ms", p->api->defer_ms);
+    pending_answer(p, &resp, false);
+}
+
+/* Sends the queued answers; when stopping, answers the open requests 503
+ * (all of them when final: the actor's fini). */
+static void
+drain(lm_api *api, bool final)
+{
+    lm_api_pending *q, *p, *next;
+    bool stopping;
+
+    pthread_mutex_lock(&api->hub->mu);
+    q = api->hub->queue;
+    api->hub->queue = NULL;
+    api->hub->qtail = &api->hub->queue;
+    stopping = final || (api->hub->stopping && !api->quiesced);
+    if (final) {
+        api->hub->closed = true;
+    }
+    if (stopping) {
+        for (p = api->pending; p != NULL; p = p->next) {
+            if (p->state == P_OPEN) {
+                p->state = P_CLOSED;
+            }
+        }
+    }
+    pthread_mutex_unlock(&api->hub->mu);
+    for (; q != NULL; q = next) {
+        lm_api_resp resp = {q->status, q->body};
+        next = q->qnext;
+        q->body = NULL;
+        pending_answer(q, &resp, stopping);
+    }
+    if (!stopping) {
+        return;
+    }
+    /* every one left is CLOSED now (QUEUED ones were all in q) */
+    while ((p = api->pending) != NULL) {
+        lm_api_resp resp = {503, NULL};
+        lm_api_error(&resp, 503, "unavailable", "the API server is stopping");
+        pending_answer(p, &resp, true);
+    }
+    if (!api->quiesced) {
+        api->quiesced = true;
+        if (api->flushing == 0) {
+            sem_post(&api->drained);
+        }
+    }
+}
+
+static void
+on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    drain(arg, false);
+}
+
+int
+lm_api_defer(const lm_api_req *req, lm_api_pending **out)
+{
+    reqctx *ctx = req != NULL ? req->priv_ : NULL;
+    struct evhttp_connection *evcon;
+    struct bufferevent *bev;
+    struct timeval tv;
+    lm_api_pending *p;
+    lm_api *api;
+    int fd = -1;
+
+    if (ctx == NULL || ctx->pending != NULL || out == NULL || req->api == NULL) {
+        return LM_EINVAL;
+    }
+    api = req->api;
+    evcon = evhttp_request_get_connection(ctx->ev);
+    bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    if (bev != NULL) {
+        fd = bufferevent_getfd(bev);
+    }
+    if ((p = calloc(1, sizeof(*p))) == NULL ||
+        (p->timer = evtimer_new(api->base, on_timeout, p)) == NULL ||
+        (fd >= 0 && (p->watch = event_new(api->base, fd, EV_READ, on_watch, p)) == NULL)) {
+        goto nomem;
+    }
+    pthread_mutex_lock(&api->hub->mu);
+    if (api->hub->stopping) {
+        pthread_mutex_unlock(&api->hub->mu);
+        pending_unhook(p);
+        free(p);
+        return LM_ECLOSED;
+    }
+    api->hub->refs++;
+    api->hub->live++;
+    pthread_mutex_unlock(&api->hub->mu);
+    p->hub = api->hub;
+    p->api = api;
+    p->refs = 2;
+    p->state = P_OPEN;
+    p->ev = ctx->ev;
+    tv.tv_sec = api->defer_ms / 1000;
+    tv.tv_usec = (api->defer_ms % 1000) * 1000;
+    evtimer_add(p->timer, &tv);
+    if (p->watch != NULL) {
+        event_add(p->watch, NULL);
+    }
+    if (evcon != NULL) {
+        evhttp_connection_set_closecb(evcon, on_conn_close, p);
+    }
+    p->next = api->pending;
+    if (api->pending != NULL) {
+        api->pending->prev = p;
+    }
+    api->pending = p;
+    ctx->pending = p;
+    *out = p;
+    return LM_OK;
+nomem:
+    if (p != NULL) {
+        pending_unhook(p);
+        free(p);
+    }
+    return LM_ENOMEM;
+}
+
+int
+lm_api_complete(lm_api_pending *p, int status, json_t *body)
+{
+    hub *h;
+    int rv;
+
+    if (p == NULL) {
+        json_decref(body);
+        return LM_EINVAL;
+    }
+    h = p->hub;
+    pthread_mutex_lock(&h->mu);
+    switch (p->state) {
+    case P_OPEN:
+        p->state = P_QUEUED;
+        p->status = status;
+        p->body = body;
+        body = NULL;
+        *h->qtail = p;
+        h->qtail = &p->qnext;
+        /* OPEN handles exist only while the loop side does */
+        event_active(h->wake, EV_READ, 0);
+        rv = LM_OK;
+        break;
+    case P_TIMEDOUT: rv = LM_ETIMEDOUT; break;
+    default: rv = LM_ECLOSED; break;
+    }
+    pthread_mutex_unlock(&h->mu);
+    json_decref(body);
+    pending_unref(p, false);
+    return rv;
+}
+
+int
+lm_api_complete_error(lm_api_pending *p, int status, const char *code, const char *fmt, ...)
+{
+    lm_api_resp resp = {status, NULL};
+    va_list ap;
+
+    va_start(ap, fmt);
+    verror(&resp, status, code, fmt, ap);
+    va_end(ap);
+    return lm_api_complete(p, status, resp.body);
+}
+
+size_t
+lm_api_pending_count(lm_api *api)
+{
+    size_t n;
+
+    pthread_mutex_lock(&api->hub->mu);
+    n = api->hub->live;
+    pthread_mutex_unlock(&api->hub->mu);
+    return n;
 }
 
 /* --- checking bodies ---------------------------------------------------- */
@@ -752,7 +1189,9 @@ api_init(lm_actor *self, void *arg)
     struct evconnlistener *lst = NULL;
     int rv = LM_ENOMEM;
 
-    if ((api->http = evhttp_new(lm_actor_event_base(self))) == NULL) {
+    api->base = lm_actor_event_base(self);
+    if ((api->hub->wake = event_new(api->base, -1, 0, on_wake, api)) == NULL ||
+        (api->http = evhttp_new(api->base)) == NULL) {
         goto fail;
     }
     evhttp_set_gencb(api->http, on_request, api);
@@ -788,6 +1227,10 @@ fail:
         evhttp_free(api->http);
         api->http = NULL;
     }
+    if (api->hub->wake != NULL) {
+        event_free(api->hub->wake);
+        api->hub->wake = NULL;
+    }
     api->init_rv = rv;
     sem_post(&api->started);
     return lm_actor_fail(self, rv, "cannot serve HTTP: %s", lm_strerror(rv));
@@ -806,6 +1249,11 @@ api_fini(lm_actor *self)
 {
     lm_api *api = lm_actor_state(self);
 
+    /* deferred requests: queued answers sent, open ones 503, before the
+     * connections go; no completion wakes the loop after this */
+    drain(api, true);
+    event_free(api->hub->wake);
+    api->hub->wake = NULL;
     /* closes every connection and the listener (and its socket) */
     evhttp_free(api->http);
     api->http = NULL;
@@ -886,6 +1334,10 @@ api_free(lm_api *api)
         close(api->fd);
     }
     free(api->version);
+    if (api->hub != NULL) {
+        hub_unref(api->hub);
+    }
+    sem_destroy(&api->drained);
     sem_destroy(&api->started);
     sem_destroy(&api->stopped);
     pthread_mutex_destroy(&api->lock);
@@ -931,9 +1383,18 @@ lm_api_start(lm_rt *rt, const lm_api_opts *opts, lm_api **out, lm_error *err)
     api->fd = -1;
     api->max_body = opts->max_body_bytes > 0 ? opts->max_body_bytes : LM_API_DEFAULT_MAX_BODY;
     api->timeout_s = opts->timeout_s > 0 ? opts->timeout_s : 60;
+    api->defer_ms = opts->defer_timeout_ms > 0 ? opts->defer_timeout_ms : 30000;
     pthread_mutex_init(&api->lock, NULL);
     sem_init(&api->started, 0, 0);
     sem_init(&api->stopped, 0, 0);
+    sem_init(&api->drained, 0, 0);
+    if ((api->hub = calloc(1, sizeof(*api->hub))) == NULL) {
+        api_free(api);
+        return lm_error_set(err, LM_ENOMEM, "api: out of memory");
+    }
+    pthread_mutex_init(&api->hub->mu, NULL);
+    api->hub->refs = 1;
+    api->hub->qtail = &api->hub->queue;
     if ((api->version = strdup(opts->version != NULL ? opts->version : LM_API_VERSION)) == NULL) {
         api_free(api);
         return lm_error_set(err, LM_ENOMEM, "api: out of memory");
@@ -974,6 +1435,23 @@ lm_api_stop(lm_api *api)
 {
     if (api == NULL) {
         return;
+    }
+    /* Deferred requests first: the loop answers the open ones 503 and
+     * refuses new deferrals; wait (a while) for those answers to be
+     * written, since the connections close with the actor. */
+    pthread_mutex_lock(&api->hub->mu);
+    api->hub->stopping = true;
+    bool wait = !api->hub->closed && api->hub->wake != NULL;
+    if (wait) {
+        event_active(api->hub->wake, EV_READ, 0);
+    }
+    pthread_mutex_unlock(&api->hub->mu);
+    if (wait) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += 2;
+        while (sem_timedwait(&api->drained, &deadline) != 0 && errno == EINTR) {
+        }
     }
     /* Whether STOP is accepted or the actor is already going, its fini
      * runs exactly once after its successful init and posts stopped. */

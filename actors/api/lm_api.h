@@ -32,6 +32,18 @@
  * (413, read to its end and then the connection closed); bodies above the
  * limit and below that get the JSON 413.
  *
+ * Deferred answers: a handler that must ask other actors first calls
+ * lm_api_defer, which keeps the request open after the handler returns,
+ * and later (from any thread) lm_api_complete or lm_api_complete_error
+ * answers it. The answer is sent on the api actor's loop. A deferred
+ * request not completed within defer_timeout_ms gets 504
+ * {"error": {"code": "timeout", ...}}; one whose client hangs up (closes
+ * or half-closes its side, as curl never does) is dropped; when the api
+ * stops, the open ones get 503 {"error": {"code": "unavailable", ...}}
+ * (best effort: lm_api_stop waits up to 2 s for those to be written).
+ * In all these cases the handle stays valid until lm_api_complete is
+ * called on it, which then frees it and returns an error code.
+ *
  * Threads: lm_api_start and lm_api_stop block; call them from a thread
  * that is not one of the runtime's loops. lm_api_route may be called from
  * any thread at any time. Call lm_api_stop before lm_rt_free.
@@ -90,7 +102,10 @@ typedef struct lm_api_resp {
  * status below 400 becomes the code's status); without a body the router
  * answers the code's status with a generic error (LM_EINVAL 400,
  * LM_ENOTFOUND 404, LM_ESTATE and LM_EEXIST 409, LM_ETOOBIG 413,
- * anything else 500). A 2xx response without a body sends {}. */
+ * LM_ECLOSED 503, LM_ETIMEDOUT 504, anything else 500). A 2xx response
+ * without a body sends {}. After a successful lm_api_defer the return
+ * value and resp are ignored (resp's body is released): the answer is
+ * the one given to lm_api_complete. */
 typedef int (*lm_api_handler)(const lm_api_req *req, lm_api_resp *resp, void *arg);
 
 /* A route of the table given in lm_api_opts. */
@@ -111,9 +126,10 @@ typedef struct lm_api_opts {
     int loop;                       /* the runtime loop to run on; -1 = any */
     const char *name;               /* the actor's registered name; NULL = "api" */
     int timeout_s;                  /* idle/read/write timeout of a connection; 0 = 60 */
+    int defer_timeout_ms;           /* a deferred request's answer time limit; 0 = 30000 */
 } lm_api_opts;
 
-#define LM_API_OPTS_DEFAULTS ((lm_api_opts){NULL, 0, 0, NULL, 0, NULL, -1, NULL, 0})
+#define LM_API_OPTS_DEFAULTS ((lm_api_opts){NULL, 0, 0, NULL, 0, NULL, -1, NULL, 0, 0})
 
 /* Fills opts from the configuration's api section (bind, port,
  * max_body_bytes); other fields get their defaults. The strings point
@@ -166,7 +182,8 @@ int lm_api_reply(lm_api_resp *resp, int status, json_t *body);
 
 /* Sets resp to status and {"error": {"code": code, "message": ...}};
  * returns the LM_E* code of the status (LM_EINVAL for 400, LM_ENOTFOUND
- * 404, LM_ESTATE 409, LM_ETOOBIG 413, LM_EFAILED others), so a handler
+ * 404, LM_ESTATE 409, LM_ETOOBIG 413, LM_ECLOSED 503, LM_ETIMEDOUT 504,
+ * LM_EFAILED others), so a handler
  * may `return lm_api_error(resp, 400, "invalid_request", "...")`. More
  * fields go into the error object with lm_api_error_set. */
 int lm_api_error(lm_api_resp *resp, int status, const char *code, const char *fmt, ...)
@@ -179,6 +196,44 @@ void lm_api_error_set(lm_api_resp *resp, const char *key, json_t *value);
 /* The LM_E* code matching an HTTP error status, and back. */
 int lm_api_status_code(int status);
 int lm_api_code_status(int code);
+
+/* --- deferred answers -------------------------------------------------- */
+
+/* A request kept open by lm_api_defer, to be answered later. */
+typedef struct lm_api_pending lm_api_pending;
+
+/* From inside a handler, on the api actor's loop: keeps req open after
+ * the handler returns; *out is the handle to answer it with. req and all
+ * it points to (body, params, query) are still only valid during the
+ * handler call: copy what the answer needs. At most once per request.
+ * Returns LM_OK; LM_EINVAL (not called from a handler, or called twice),
+ * LM_ECLOSED (the api is stopping: return that code, the client gets
+ * 503) or LM_ENOMEM.
+ *
+ * Ownership: the caller owns *out until it passes it to lm_api_complete
+ * (or lm_api_complete_error), which must be called exactly once per
+ * handle, from any thread, even when the answer is no longer wanted:
+ * the handle stays valid until then whatever happens to the request, the
+ * connection or the api (also after lm_api_stop and lm_rt_free). */
+int lm_api_defer(const lm_api_req *req, lm_api_pending **out);
+
+/* Answers the deferred request p with status and body (stolen; NULL =
+ * what the router sends for a handler's response without a body: {} for
+ * a 2xx, a generic error otherwise) and frees p. Callable from any
+ * thread, also from inside the handler that deferred. The reply is sent
+ * on the api actor's loop. Returns LM_OK when the answer was taken for
+ * sending; LM_ETIMEDOUT when the request had already got its 504;
+ * LM_ECLOSED when the client hung up or the api stopped; the answer is
+ * then dropped. LM_EINVAL for a NULL p (body is still released). */
+int lm_api_complete(lm_api_pending *p, int status, json_t *body);
+
+/* lm_api_complete with the error body lm_api_error makes. */
+int lm_api_complete_error(lm_api_pending *p, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Deferred requests of api still open (not completed, timed out or
+ * dropped). Any thread; for tests and metrics. */
+size_t lm_api_pending_count(lm_api *api);
 
 /* --- checking request bodies ------------------------------------------- */
 

@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -28,6 +29,9 @@
 static lm_rt *rt;
 static lm_api *api;
 static int port;
+static bool half_close; /* the client shuts its side down after sending */
+
+static void parks_reset(void);
 
 static void
 setup(void)
@@ -38,6 +42,8 @@ setup(void)
     lm_error err;
 
     lm_log_configure(&lo, NULL);
+    half_close = true;
+    parks_reset();
     ck_assert_int_eq(lm_rt_new(&o, &rt), LM_OK);
     ao.bind = "127.0.0.1";
     ao.version = "9.9.9-test";
@@ -120,7 +126,9 @@ http_raw(const char *data, size_t len, http_resp *out)
     while (off < len && (k = send(fd, data + off, len - off, MSG_NOSIGNAL)) > 0) {
         off += (size_t)k;
     }
-    shutdown(fd, SHUT_WR);
+    if (half_close) {
+        shutdown(fd, SHUT_WR);
+    }
     for (;;) {
         if (n + 1 == cap) {
             cap *= 2;
@@ -695,6 +703,331 @@ START_TEST(test_api_concurrent_clients)
 }
 END_TEST
 
+/* --- deferred answers ------------------------------------------------------ */
+
+/* Requests parked by park_handler, for the test to complete. */
+typedef struct parked {
+    lm_api_pending *p;
+    char id[64];
+} parked;
+
+#define MAX_PARKS 128
+
+static pthread_mutex_t park_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cv = PTHREAD_COND_INITIALIZER;
+static parked parks[MAX_PARKS];
+static int nparks;
+
+static void
+parks_reset(void)
+{
+    pthread_mutex_lock(&park_mu);
+    nparks = 0;
+    pthread_mutex_unlock(&park_mu);
+}
+
+/* Defers and parks the request, answered later by the test. */
+static int
+park_handler(const lm_api_req *req, lm_api_resp *resp, void *arg)
+{
+    lm_api_pending *p;
+    int rv;
+
+    (void)resp;
+    (void)arg;
+    if ((rv = lm_api_defer(req, &p)) != LM_OK) {
+        return rv;
+    }
+    ck_assert_int_eq(lm_api_defer(req, &p), LM_EINVAL); /* once only */
+    pthread_mutex_lock(&park_mu);
+    ck_assert_int_lt(nparks, MAX_PARKS);
+    parks[nparks].p = p;
+    snprintf(parks[nparks].id, sizeof(parks[nparks].id), "%s", lm_api_param(req, "id"));
+    nparks++;
+    pthread_cond_broadcast(&park_cv);
+    pthread_mutex_unlock(&park_mu);
+    return LM_OK;
+}
+
+/* Defers and completes at once, from inside the handler. */
+static int
+now_handler(const lm_api_req *req, lm_api_resp *resp, void *arg)
+{
+    lm_api_pending *p;
+
+    (void)arg;
+    lm_api_reply(resp, 500, json_object()); /* ignored once deferred */
+    ck_assert_int_eq(lm_api_defer(req, &p), LM_OK);
+    ck_assert_int_eq(lm_api_complete(p, 202, json_pack("{s:s}", "id", lm_api_param(req, "id"))),
+                     LM_OK);
+    return LM_EFAILED; /* ignored too */
+}
+
+/* Waits until n requests are parked; returns how many are. */
+static int
+parks_wait(int n)
+{
+    struct timespec deadline;
+    int have;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10 * lm_test_slowdown();
+    pthread_mutex_lock(&park_mu);
+    while (nparks < n && pthread_cond_timedwait(&park_cv, &park_mu, &deadline) == 0) {
+    }
+    have = nparks;
+    pthread_mutex_unlock(&park_mu);
+    return have;
+}
+
+/* Waits until the api holds no deferred request. */
+static void
+assert_no_pending(void)
+{
+    for (int i = 0; i < 5000 * lm_test_slowdown() && lm_api_pending_count(api) > 0; i++) {
+        usleep(1000);
+    }
+    ck_assert_uint_eq(lm_api_pending_count(api), 0);
+}
+
+static void
+add_defer_routes(void)
+{
+    ck_assert_int_eq(lm_api_route(api, "GET", "/t/park/{id}", park_handler, NULL), LM_OK);
+    ck_assert_int_eq(lm_api_route(api, "POST", "/t/now/{id}", now_handler, NULL), LM_OK);
+}
+
+static void *
+complete_later(void *arg)
+{
+    (void)arg;
+    if (parks_wait(1) < 1) {
+        return NULL;
+    }
+    usleep(50000);
+    pthread_mutex_lock(&park_mu);
+    parked pk = parks[0];
+    pthread_mutex_unlock(&park_mu);
+    lm_api_complete(pk.p, 200, json_pack("{s:s, s:b}", "id", pk.id, "late", 1));
+    return NULL;
+}
+
+START_TEST(test_api_defer_later)
+{
+    pthread_t th;
+    http_resp r;
+
+    add_defer_routes();
+    half_close = false;
+    ck_assert_int_eq(pthread_create(&th, NULL, complete_later, NULL), 0);
+    ck_assert_int_eq(http_json("GET", "/t/park/abc", NULL, &r), 0);
+    pthread_join(th, NULL);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    ck_assert_str_eq(header(&r, "Content-Type"), "application/json");
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "id")), "abc");
+    ck_assert(json_is_true(json_object_get(r.json, "late")));
+    http_free(&r);
+    assert_no_pending();
+
+    /* completed inside the handler; a deferred error */
+    ck_assert_int_eq(http_json("POST", "/t/now/7", "{}", &r), 0);
+    ck_assert_msg(r.status == 202, "%d %s", r.status, r.body);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "id")), "7");
+    http_free(&r);
+    ck_assert_int_eq(lm_api_complete(NULL, 200, json_object()), LM_EINVAL);
+    assert_no_pending();
+    assert_alive();
+}
+END_TEST
+
+static void *
+complete_error_later(void *arg)
+{
+    (void)arg;
+    if (parks_wait(1) >= 1) {
+        lm_api_complete_error(parks[0].p, 409, "wrong_state", "pipeline %s is stopped",
+                              parks[0].id);
+    }
+    return NULL;
+}
+
+START_TEST(test_api_defer_error)
+{
+    pthread_t th;
+    http_resp r;
+
+    add_defer_routes();
+    half_close = false;
+    ck_assert_int_eq(pthread_create(&th, NULL, complete_error_later, NULL), 0);
+    ck_assert_int_eq(http_json("GET", "/t/park/p1", NULL, &r), 0);
+    pthread_join(th, NULL);
+    ASSERT_ERROR(&r, 409, "wrong_state", "pipeline p1 is stopped");
+    http_free(&r);
+    assert_no_pending();
+}
+END_TEST
+
+START_TEST(test_api_defer_timeout)
+{
+    lm_api_opts ao = LM_API_OPTS_DEFAULTS;
+    lm_api_route_def routes[] = {{"GET", "/t/park/{id}", park_handler, NULL}};
+    lm_error err;
+    http_resp r;
+
+    lm_api_stop(api);
+    api = NULL;
+    ao.routes = routes;
+    ao.nroutes = 1;
+    ao.defer_timeout_ms = 200;
+    ck_assert_msg(lm_api_start(rt, &ao, &api, &err) == LM_OK, "%s", err.msg);
+    ck_assert_int_eq(lm_api_v1_register(api), LM_OK);
+    port = lm_api_port(api);
+    half_close = false;
+    ck_assert_int_eq(http_json("GET", "/t/park/never", NULL, &r), 0);
+    ASSERT_ERROR(&r, 504, "timeout", "200 ms");
+    http_free(&r);
+    ck_assert_int_eq(parks_wait(1), 1);
+    assert_no_pending();
+    /* the late completion is dropped */
+    ck_assert_int_eq(lm_api_complete(parks[0].p, 200, json_object()), LM_ETIMEDOUT);
+    assert_alive();
+}
+END_TEST
+
+START_TEST(test_api_defer_client_gone)
+{
+    static const char req[] = "GET /t/park/gone HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    int fd;
+
+    add_defer_routes();
+    fd = connect_api();
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(req) - 1);
+    ck_assert_int_eq(parks_wait(1), 1);
+    ck_assert_uint_eq(lm_api_pending_count(api), 1);
+    close(fd);
+    assert_no_pending(); /* the hang-up was noticed */
+    ck_assert_int_eq(lm_api_complete(parks[0].p, 200, json_object()), LM_ECLOSED);
+    assert_alive();
+
+    /* a client that goes away after the completion was queued */
+    parks_reset();
+    fd = connect_api();
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(req) - 1);
+    ck_assert_int_eq(parks_wait(1), 1);
+    close(fd);
+    lm_api_complete(parks[0].p, 200, json_object()); /* LM_OK or LM_ECLOSED: a race */
+    assert_no_pending();
+    assert_alive();
+}
+END_TEST
+
+#define DEFERRED 50
+
+typedef struct deferred_client {
+    int i;
+    int status;
+    bool right; /* got its own answer */
+} deferred_client;
+
+static void *
+deferred_client_main(void *arg)
+{
+    deferred_client *c = arg;
+    char path[64];
+    http_resp r;
+
+    snprintf(path, sizeof(path), "/t/park/%d", c->i);
+    if (http_json("GET", path, NULL, &r) == 0) {
+        const char *id = json_string_value(json_object_get(r.json, "id"));
+        c->status = r.status;
+        c->right = r.status == 200 && id != NULL && atoi(id) == c->i &&
+                   json_integer_value(json_object_get(r.json, "n")) == c->i;
+    }
+    http_free(&r);
+    return NULL;
+}
+
+static void *
+complete_shuffled(void *arg)
+{
+    int order[DEFERRED];
+    unsigned seed = 12345;
+
+    (void)arg;
+    if (parks_wait(DEFERRED) < DEFERRED) {
+        return NULL;
+    }
+    for (int i = 0; i < DEFERRED; i++) {
+        order[i] = i;
+    }
+    for (int i = DEFERRED - 1; i > 0; i--) {
+        int j = rand_r(&seed) % (i + 1), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (int k = 0; k < DEFERRED; k++) {
+        parked *pk = &parks[order[k]];
+        lm_api_complete(pk->p, 200, json_pack("{s:s, s:i}", "id", pk->id, "n", atoi(pk->id)));
+        if (k % 7 == 0) {
+            usleep(1000);
+        }
+    }
+    return NULL;
+}
+
+START_TEST(test_api_defer_many)
+{
+    pthread_t th[DEFERRED], worker;
+    deferred_client cl[DEFERRED];
+
+    add_defer_routes();
+    half_close = false;
+    ck_assert_int_eq(pthread_create(&worker, NULL, complete_shuffled, NULL), 0);
+    for (int i = 0; i < DEFERRED; i++) {
+        cl[i] = (deferred_client){i, -1, false};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, deferred_client_main, &cl[i]), 0);
+    }
+    for (int i = 0; i < DEFERRED; i++) {
+        pthread_join(th[i], NULL);
+    }
+    pthread_join(worker, NULL);
+    for (int i = 0; i < DEFERRED; i++) {
+        ck_assert_msg(cl[i].right, "client %d: status %d, not its answer", i, cl[i].status);
+    }
+    assert_no_pending();
+    assert_alive();
+}
+END_TEST
+
+START_TEST(test_api_defer_stop)
+{
+    pthread_t th[3];
+    deferred_client cl[3];
+
+    add_defer_routes();
+    half_close = false;
+    for (int i = 0; i < 3; i++) {
+        cl[i] = (deferred_client){i, -1, false};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, deferred_client_main, &cl[i]), 0);
+    }
+    ck_assert_int_eq(parks_wait(3), 3);
+    lm_api_stop(api);
+    api = NULL;
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_msg(cl[i].status == 503, "client %d: status %d", i, cl[i].status);
+    }
+    /* the handles outlive the api; completing them frees them */
+    ck_assert_int_eq(lm_api_complete(parks[0].p, 200, json_object()), LM_ECLOSED);
+    ck_assert_int_eq(lm_api_complete_error(parks[1].p, 500, "internal", "late"), LM_ECLOSED);
+    lm_rt_free(rt, 5000);
+    rt = NULL;
+    ck_assert_int_eq(lm_api_complete(parks[2].p, 200, NULL), LM_ECLOSED);
+}
+END_TEST
+
 /* --- start and stop ------------------------------------------------------- */
 
 START_TEST(test_api_port_taken)
@@ -788,6 +1121,12 @@ api_suite(void)
     tcase_add_test(tc, test_api_not_http);
     tcase_add_test(tc, test_api_router);
     tcase_add_test(tc, test_api_concurrent_clients);
+    tcase_add_test(tc, test_api_defer_later);
+    tcase_add_test(tc, test_api_defer_error);
+    tcase_add_test(tc, test_api_defer_timeout);
+    tcase_add_test(tc, test_api_defer_client_gone);
+    tcase_add_test(tc, test_api_defer_many);
+    tcase_add_test(tc, test_api_defer_stop);
     tcase_add_test(tc, test_api_port_taken);
     tcase_add_test(tc, test_api_restart);
     tcase_add_test(tc, test_api_opts_from_config);
