@@ -682,6 +682,22 @@ bind_expr(binder *b, const bctx *c, const lm_sql_expr *e, json_t **out, int *typ
                 }
             }
         }
+        if (strcmp(e->op, "and") == 0 || strcmp(e->op, "or") == 0) {
+            /* a AND b AND c is one call of three arguments, not a chain as
+             * deep as it is long */
+            json_t *flat = json_array();
+            NOMEM(flat);
+            for (size_t k = 0; k < json_array_size(args); k++) {
+                json_t *a = json_array_get(args, k);
+                const char *call = json_string_value(json_object_get(a, "call"));
+                if (call != NULL && strcmp(call, e->op) == 0) {
+                    json_array_extend(flat, json_object_get(a, "args"));
+                } else {
+                    json_array_append(flat, a);
+                }
+            }
+            json_object_set_new(j, "args", flat);
+        }
         break;
     case LM_SQL_E_CALL:
         if (is_agg_name(e->name.text)) {
@@ -710,46 +726,46 @@ bind_expr(binder *b, const bctx *c, const lm_sql_expr *e, json_t **out, int *typ
         }
         break;
     case LM_SQL_E_CASE: {
-        json_t *whens = json_array(), *vals[512];
-        int vt[512];
-        uint32_t nv = 0, i = e->has_operand ? 1 : 0;
-        json_t *operand = NULL;
-        int ot;
-        NOMEM(lp_own(b->lp, whens));
-        if (e->has_operand && (rv = bind_expr(b, c, e->args[0], &operand, &ot, NULL)) != LM_OK) {
-            b->depth--;
-            return rv;
+        /* args: [operand] when then ... [else]; the results share a type */
+        uint32_t first = e->has_operand ? 1 : 0, end = e->nargs - (e->has_else ? 1 : 0);
+        json_t *whens = lp_own(b->lp, json_array()), *operand = NULL;
+        json_t **vals = calloc(e->nargs + 1, sizeof(json_t *));
+        int *vt = calloc(e->nargs + 1, sizeof(int)), ot, wt;
+        uint32_t nv = 0;
+        rv = whens == NULL || vals == NULL || vt == NULL ? LM_ENOMEM : LM_OK;
+        if (rv == LM_OK && e->has_operand) {
+            rv = bind_expr(b, c, e->args[0], &operand, &ot, NULL);
         }
-        uint32_t end = e->nargs - (e->has_else ? 1 : 0);
-        for (; i + 1 < end + 1 && i < end; i += 2) {
+        for (uint32_t i = first; rv == LM_OK && i + 1 < end; i += 2) {
             json_t *w, *t;
-            int wt;
             if ((rv = bind_expr(b, c, e->args[i], &w, &wt, NULL)) != LM_OK ||
                 (rv = bind_expr(b, c, e->args[i + 1], &t, &vt[nv], NULL)) != LM_OK) {
-                b->depth--;
-                return rv;
+                break;
             }
-            if (operand != NULL) {
-                w = lp_own(b->lp, json_pack("{s:s,s:[OO]}", "call", "=", "args", operand, w));
-            }
-            if (nv >= 511) {
-                b->depth--;
-                return lm_sql_diag_set(b->d, e->pos, "CASE has too many branches");
+            if (operand != NULL && (w = lp_own(b->lp, json_pack("{s:s,s:[OO]}", "call", "=", "args",
+                                                                operand, w))) == NULL) {
+                rv = LM_ENOMEM;
+                break;
             }
             vals[nv++] = t;
             json_array_append_new(whens, json_pack("{s:O,s:O}", "when", w, "then", t));
         }
-        if (e->has_else) {
-            if ((rv = bind_expr(b, c, e->args[e->nargs - 1], &vals[nv], &vt[nv], NULL)) != LM_OK) {
-                b->depth--;
-                return rv;
-            }
+        if (rv == LM_OK && e->has_else) {
+            rv = bind_expr(b, c, e->args[e->nargs - 1], &vals[nv], &vt[nv], NULL);
             nv++;
         }
-        type_nulls(vals, vt, nv);
-        j = lp_own(b->lp, json_pack("{s:O}", "case", whens));
-        if (j != NULL && e->has_else) {
-            json_object_set(j, "else", vals[nv - 1]);
+        if (rv == LM_OK) {
+            type_nulls(vals, vt, nv);
+            j = lp_own(b->lp, json_pack("{s:O}", "case", whens));
+            if (j != NULL && e->has_else) {
+                json_object_set(j, "else", vals[nv - 1]);
+            }
+        }
+        free(vals);
+        free(vt);
+        if (rv != LM_OK) {
+            b->depth--;
+            return rv;
         }
         break;
     }
@@ -1272,8 +1288,10 @@ bind_create_table(binder *b, const lm_sql_stmt *s)
 
 /* --- FROM -------------------------------------------------------------- */
 
+/* sc gets from's columns under the qualifier qual (a view's or a
+ * subquery's name in the query that reads it). */
 static int
-requalify(binder *b, const lp_node *n, const char *qual, scope *sc, const scope *from)
+requalify(binder *b, const char *qual, scope *sc, const scope *from)
 {
     const scope *src = from;
     sc->n = src->n;
@@ -1282,7 +1300,6 @@ requalify(binder *b, const lp_node *n, const char *qual, scope *sc, const scope 
         sc->cols[i] = src->cols[i];
         sc->cols[i].qual = qual;
     }
-    (void)n;
     return LM_OK;
 }
 
@@ -1349,8 +1366,7 @@ bind_named(binder *b, const lm_sql_ident *name, const lm_sql_ident *alias, lm_sq
     if (rv != LM_OK) {
         return rv;
     }
-    return requalify(b, *out, alias != NULL && alias->text != NULL ? alias->text : v->name, sc,
-                     &inner);
+    return requalify(b, alias != NULL && alias->text != NULL ? alias->text : v->name, sc, &inner);
 }
 
 static int bind_ref(binder *b, const lm_sql_ref *r, lp_node **out, scope *sc);
@@ -1447,7 +1463,7 @@ bind_ref(binder *b, const lm_sql_ref *r, lp_node **out, scope *sc)
         if ((rv = bind_query(b, r->query, out, &inner)) != LM_OK) {
             return rv;
         }
-        return requalify(b, *out, r->alias.text, sc, &inner);
+        return requalify(b, r->alias.text, sc, &inner);
     }
     case LM_SQL_REF_JOIN: {
         lp_node *l, *rr, *n;

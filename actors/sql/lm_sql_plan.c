@@ -164,21 +164,35 @@ rewrite(const json_t *j, col_map map, void *arg)
     return json_deep_copy(j);
 }
 
-/* Splits an "and" into conjuncts (borrowed references). */
-static void
-conjuncts(json_t *j, json_t **out, uint32_t *n, uint32_t max)
+/* Counts, or with out writes, the conjuncts of j. */
+static uint32_t
+split_and(json_t *j, json_t **out)
 {
     const char *call = json_string_value(json_object_get(j, "call"));
     if (call != NULL && strcmp(call, "and") == 0) {
         json_t *args = json_object_get(j, "args");
+        uint32_t n = 0;
         for (size_t i = 0; i < json_array_size(args); i++) {
-            conjuncts(json_array_get(args, i), out, n, max);
+            n += split_and(json_array_get(args, i), out != NULL ? out + n : NULL);
         }
-        return;
+        return n;
     }
-    if (*n < max) {
-        out[(*n)++] = j;
+    if (out != NULL) {
+        out[0] = j;
     }
+    return 1;
+}
+
+/* The conjuncts of an "and" (borrowed references), all of them, in an
+ * array from lp's arena; *n gets the count. NULL when out of memory. */
+static json_t **
+conjuncts(lm_sql_lp *lp, json_t *j, uint32_t *n)
+{
+    json_t **c = al(lp, (*n = split_and(j, NULL)) * sizeof(json_t *));
+    if (c != NULL) {
+        split_and(j, c);
+    }
+    return c;
 }
 
 /* The conjunction of n conjuncts (owned by lp), NULL when n == 0. */
@@ -362,11 +376,15 @@ filter_over(lm_sql_lp *lp, lp_node *in, json_t *pred, lp_node **out)
 static int
 push_into_join(lm_sql_lp *lp, lp_node *j, json_t *pred, json_t **rest)
 {
-    json_t *c[256], *keep[256], *side[2][256];
-    uint32_t n = 0, nk = 0, ns[2] = {0, 0};
+    uint32_t n, nk = 0, ns[2] = {0, 0};
+    json_t **c = conjuncts(lp, pred, &n);
+    json_t **keep = al(lp, n * sizeof(json_t *));
+    json_t **side[2] = {al(lp, n * sizeof(json_t *)), al(lp, n * sizeof(json_t *))};
     int rv;
 
-    conjuncts(pred, c, &n, 256);
+    if (c == NULL || keep == NULL || side[0] == NULL || side[1] == NULL) {
+        return LM_ENOMEM;
+    }
     for (uint32_t i = 0; i < n; i++) {
         if (reads_only(c[i], j->in[0])) {
             side[0][ns[0]++] = c[i];
@@ -532,13 +550,13 @@ kinds_of(const json_t *c, const lp_node *s)
 }
 
 static void
-find_kinds(lp_node *n)
+find_kinds(lm_sql_lp *lp, lp_node *n)
 {
     if (n->kind == LP_CALC && n->in[0]->kind == LP_SCAN && is_nexmark(n->in[0]->table)) {
-        json_t *c[256];
         uint32_t nc = 0, mask = 7;
-        if (n->filter != NULL) {
-            conjuncts(n->filter, c, &nc, 256);
+        json_t **c = n->filter != NULL ? conjuncts(lp, n->filter, &nc) : NULL;
+        if (c == NULL) {
+            nc = 0; /* no filter, or no memory: every kind (still correct) */
         }
         for (uint32_t i = 0; i < nc; i++) {
             uint32_t k = kinds_of(c[i], n->in[0]);
@@ -556,7 +574,7 @@ find_kinds(lp_node *n)
         n->table->kinds |= 7;
     }
     for (uint32_t i = 0; i < n->nin; i++) {
-        find_kinds(n->in[i]);
+        find_kinds(lp, n->in[i]);
     }
 }
 
@@ -714,13 +732,14 @@ interval_shape(lp_node *j, const json_t *c)
 static int
 plan_join(lm_sql_lp *lp, lp_node *j, lm_sql_diag *d)
 {
-    json_t *c[256], *rest[256];
     uint32_t n = 0, nr = 0, nk = 0;
-    uint32_t lk[256], rk[256];
+    json_t **c = j->cond != NULL ? conjuncts(lp, j->cond, &n) : NULL;
+    json_t **rest = al(lp, n * sizeof(json_t *));
+    uint32_t *lk = al(lp, n * sizeof(uint32_t)), *rk = al(lp, n * sizeof(uint32_t));
     bool interval = false;
 
-    if (j->cond != NULL) {
-        conjuncts(j->cond, c, &n, 256);
+    if ((j->cond != NULL && c == NULL) || rest == NULL || lk == NULL || rk == NULL) {
+        return LM_ENOMEM;
     }
     for (uint32_t i = 0; i < n; i++) {
         const char *call = json_string_value(json_object_get(c[i], "call"));
@@ -730,7 +749,7 @@ plan_join(lm_sql_lp *lp, lp_node *j, lm_sql_diag *d)
             int sa = -1, sb = -1;
             const lp_col *ca = a >= 0 ? side_col(j, (uint32_t)a, &sa) : NULL;
             const lp_col *cb = b >= 0 ? side_col(j, (uint32_t)b, &sb) : NULL;
-            if (ca != NULL && cb != NULL && sa != sb && ca->type == cb->type && nk < 256) {
+            if (ca != NULL && cb != NULL && sa != sb && ca->type == cb->type) {
                 lk[nk] = (uint32_t)(sa == 0 ? a : b);
                 rk[nk] = (uint32_t)(sa == 0 ? b : a);
                 nk++;
@@ -2171,7 +2190,7 @@ lm_sql_plan(lm_sql_lp *lp, uint32_t parallelism, const char *name, json_t **out,
     }
     for (uint32_t i = 0; i < lp->nsinks && rv == LM_OK; i++) {
         if ((rv = push_down(lp, lp->sinks[i])) == LM_OK && (rv = fuse(lp, lp->sinks[i])) == LM_OK) {
-            find_kinds(lp->sinks[i]);
+            find_kinds(lp, lp->sinks[i]);
         }
     }
     for (uint32_t i = 0; i < lp->nsinks && rv == LM_OK; i++) {
