@@ -675,8 +675,16 @@ mp_to_json(lm_mpr *r, int depth, lm_error *err)
     }
     if (q < r->end && (*q == 0xca || *q == 0xcb)) {
         double d;
-        lm_mpr_f64(r, &d);
-        return json_real(d);
+        json_t *v;
+        if (lm_mpr_f64(r, &d) != LM_OK) {
+            lm_mpr_error(r, err, "plan (msgpack)");
+            return NULL;
+        }
+        if ((v = json_real(d)) == NULL) { /* NaN or infinite */
+            lm_error_set(err, LM_EINVAL, "plan (msgpack): number at byte %zu is not finite",
+                         (size_t)(q - r->start));
+        }
+        return v;
     }
     {
         int64_t i;
@@ -688,11 +696,20 @@ mp_to_json(lm_mpr *r, int depth, lm_error *err)
         const char *s;
         uint32_t len;
         if (lm_mpr_str(r, &s, &len) == LM_OK) {
-            return json_stringn(s, len);
+            json_t *v = json_stringn(s, len);
+            if (v == NULL) {
+                lm_error_set(err, LM_EINVAL, "plan (msgpack): string at byte %zu is not UTF-8",
+                             (size_t)(q - r->start));
+            }
+            return v;
         }
     }
     if (lm_mpr_array(r, &n) == LM_OK) {
         json_t *a = json_array();
+        if (a == NULL) {
+            lm_error_set(err, LM_ENOMEM, "out of memory");
+            return NULL;
+        }
         for (uint32_t i = 0; i < n; i++) {
             json_t *v = mp_to_json(r, depth + 1, err);
             if (v == NULL) {
@@ -705,6 +722,10 @@ mp_to_json(lm_mpr *r, int depth, lm_error *err)
     }
     if (lm_mpr_map(r, &n) == LM_OK) {
         json_t *o = json_object();
+        if (o == NULL) {
+            lm_error_set(err, LM_ENOMEM, "out of memory");
+            return NULL;
+        }
         for (uint32_t i = 0; i < n; i++) {
             const char *k;
             uint32_t klen;
