@@ -650,7 +650,10 @@ spawned(lm_actor *self, tm_state *s, lm_msg *m)
     for (uint32_t k = 0; k + 20 <= sp.subtasks.len; k += 20) {
         uint32_t c = get_u32(sp.subtasks.ptr + k), i = get_u32(sp.subtasks.ptr + k + 4);
         lm_addr a = {get_u32(sp.subtasks.ptr + k + 8), get_u64(sp.subtasks.ptr + k + 12)};
-        if (c >= j->job->nchains || i >= j->job->chains[c].parallelism) {
+        /* only slots of this worker's share, each once: a bad list must
+         * not overwrite other subtasks or count one twice */
+        if (c >= j->job->nchains || i >= j->job->chains[c].parallelism ||
+            i % (j->nworkers + 1) != w + 1 || j->job->chains[c].subtasks[i].actor != 0) {
             continue;
         }
         j->job->chains[c].subtasks[i] = a;
