@@ -92,7 +92,13 @@ lm_storage_write(const char *path, const void *p, size_t len, lm_error *err)
         b += w;
         len -= (size_t)w;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
+    if (fsync(fd) != 0) {
+        rv = lm_error_set(err, LM_EIO, "cannot sync '%s': %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return rv;
+    }
+    if (close(fd) != 0) {
         rv = lm_error_set(err, LM_EIO, "cannot sync '%s': %s", tmp, strerror(errno));
         unlink(tmp);
         return rv;
