@@ -496,7 +496,8 @@ append_rows(lm_batch *out, const lm_batch *in, const uint32_t *rows, uint32_t fr
         lm_column *oc = &out->cols[c];
         lm_type t = in->schema->fields[c].type;
         if (ic->null_count > 0 && validity_ensure(out, oc) != LM_OK) {
-            return LM_ENOMEM;
+            rv = LM_ENOMEM;
+            goto fail;
         }
         if (lm_type_is_varwidth(t)) {
             const int32_t *ioff = ic->values;
@@ -507,7 +508,7 @@ append_rows(lm_batch *out, const lm_batch *in, const uint32_t *rows, uint32_t fr
                 bytes += (size_t)(ioff[r + 1] - ioff[r]);
             }
             if ((rv = data_reserve(oc, bytes)) != LM_OK) {
-                return rv;
+                goto fail;
             }
             for (uint32_t i = 0; i < n; i++) {
                 uint32_t r = rows != NULL ? rows[i] : from + i;
@@ -550,6 +551,11 @@ append_rows(lm_batch *out, const lm_batch *in, const uint32_t *rows, uint32_t fr
     }
     out->nrows = base + n;
     return LM_OK;
+
+fail:
+    /* the columns before c got their values: forget them */
+    lm_batch_discard_uncommitted(out);
+    return rv;
 }
 
 int
