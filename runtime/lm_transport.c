@@ -554,14 +554,13 @@ flush(lm_transport *t, link *l)
             }
             l->npend--;
             l->stalled_len = m->len;
-            if (lm_msg_to_nng(m, &nm) != LM_OK) {
-                LM_LOG(LM_LOG_ERROR, "link to node %u: out of memory, a message is lost", l->node);
-                atomic_fetch_sub(&l->queued, (int64_t)l->stalled_len);
-                continue;
-            }
-            if (nng_msg_insert(nm, frame_hdr, FRAME_HDR) != 0) {
-                LM_LOG(LM_LOG_ERROR, "link to node %u: out of memory, a message is lost", l->node);
+            rv = lm_msg_to_nng(m, &nm); /* consumes m */
+            if (rv == LM_OK && nng_msg_insert(nm, frame_hdr, FRAME_HDR) != 0) {
                 nng_msg_free(nm);
+                rv = LM_ENOMEM;
+            }
+            if (rv != LM_OK) {
+                LM_LOG(LM_LOG_ERROR, "link to node %u: out of memory, a message is lost", l->node);
                 atomic_fetch_sub(&l->queued, (int64_t)l->stalled_len);
                 continue;
             }
