@@ -28,6 +28,13 @@ get8(const uint8_t *p)
     return v;
 }
 
+/* The 4-byte little-endian length of a var-width value. */
+static uint32_t
+get4(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 int
 lm_row_encode(const lm_batch *b, const uint32_t *cols, uint32_t n, uint32_t r, lm_buf *out,
               bool *has_null)
@@ -154,8 +161,7 @@ lm_row_decode(lm_batch *out, const uint32_t *out_cols, uint32_t n, uint32_t row,
             if (end - q < 4) {
                 return lm_error_set(err, LM_EPROTO, "encoded row: truncated column %u", c);
             }
-            len =
-                (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+            len = get4(q);
             q += 4;
             if ((size_t)(end - q) < len) {
                 return lm_error_set(err, LM_EPROTO, "encoded row: truncated column %u", c);
@@ -232,8 +238,7 @@ lm_row_skip(const lm_type *types, uint32_t n, const uint8_t **p, const uint8_t *
             if (end - q < 4) {
                 return LM_EPROTO;
             }
-            len =
-                (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+            len = get4(q);
             q += 4;
             if ((size_t)(end - q) < len) {
                 return LM_EPROTO;
