@@ -953,14 +953,6 @@ sbuf_pack_entry(msgpack_packer *pk, const entry *e)
            msgpack_pack_bin(pk, e->vlen) || msgpack_pack_bin_body(pk, val_of(e), e->vlen);
 }
 
-static void
-put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
-    }
-}
-
 static uint64_t
 get_u64(const uint8_t *p)
 {
@@ -1061,8 +1053,8 @@ lm_table_snapshot(lm_table *t, uint64_t epoch, uint64_t prev_epoch, uint8_t **ou
         return LM_ENOMEM;
     }
     memcpy(buf, "LMT1", 4);
-    put_u64(buf + 4, epoch);
-    put_u64(buf + 12, f ? 0 : prev_epoch);
+    state_put_u64(buf + 4, epoch);
+    state_put_u64(buf + 12, f ? 0 : prev_epoch);
     buf[20] = f ? 1 : 0;
     /* A new change set starts; what was written is in the chain now. */
     t->untracked = false;

@@ -288,14 +288,6 @@ applog_min_time(const applog *l)
     return INT64_MAX;
 }
 
-static void
-put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
-    }
-}
-
 int
 applog_expire(applog *l, int64_t upto, lm_table_visit visit, void *arg)
 {
@@ -308,7 +300,7 @@ applog_expire(applog *l, int64_t upto, lm_table_visit visit, void *arg)
             if (e->ts >= upto) {
                 break;
             }
-            put_le64(key, l->first);
+            state_put_u64(key, l->first);
             rv = visit != NULL ? visit(arg, key, 8, e->ts, e->p, e->len) : 0;
             e->live = 0;
             l->live--;
@@ -328,7 +320,7 @@ applog_scan(applog *l, lm_table_visit visit, void *arg)
         if (e->live) {
             uint8_t key[8];
             int rv;
-            put_le64(key, s);
+            state_put_u64(key, s);
             if ((rv = visit(arg, key, 8, e->ts, e->p, e->len)) != 0) {
                 return rv;
             }

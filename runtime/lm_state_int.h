@@ -12,6 +12,15 @@
 
 typedef struct applog applog;
 
+/* Writes v as 8 bytes little-endian (snapshot headers, APPEND keys). */
+static inline void
+state_put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
 int applog_new(applog **out);
 void applog_free(applog *l); /* NULL is ignored */
 void applog_clear(applog *l);
