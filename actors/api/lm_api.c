@@ -236,10 +236,14 @@ verror(lm_api_resp *resp, int status, const char *code, const char *fmt, va_list
     resp->body = NULL;
     resp->status = status;
     if (err == NULL || body == NULL || json_object_set_new(err, "code", jstr(code)) != 0 ||
-        json_object_set_new(err, "message", jstr(msg)) != 0 ||
-        json_object_set_new(body, "error", err) != 0) {
-        /* set_new released err on failure; the router answers the code */
+        json_object_set_new(err, "message", jstr(msg)) != 0) {
+        /* out of memory: the router answers the code */
+        json_decref(err);
         json_decref(body);
+        return lm_api_status_code(status);
+    }
+    if (json_object_set_new(body, "error", err) != 0) {
+        json_decref(body); /* set_new released err */
         return lm_api_status_code(status);
     }
     resp->body = body;
