@@ -237,13 +237,29 @@ run_i64(lm_ms *ms, const char *sql, const ms_param *p, int np, int64_t *out, boo
     return rv;
 }
 
-/* True (with rv LM_OK) when the query gives a row. */
+/* Runs a query that should give a row (a lookup, or an UPDATE or DELETE
+ * ... RETURNING): LM_ENOTFOUND, with notfound as the message, when it
+ * gives none. */
 static int
-exists(lm_ms *ms, const char *sql, int64_t id, bool *found, lm_error *err)
+run_found(lm_ms *ms, const char *sql, const ms_param *p, int np, const char *notfound,
+          lm_error *err)
+{
+    int64_t ignored;
+    bool found;
+    int rv = run_i64(ms, sql, p, np, &ignored, &found, err);
+
+    if (rv == LM_OK && !found) {
+        rv = lm_error_set(err, LM_ENOTFOUND, "%s", notfound);
+    }
+    return rv;
+}
+
+/* run_found for a query whose one parameter is id. */
+static int
+exists(lm_ms *ms, const char *sql, int64_t id, const char *notfound, lm_error *err)
 {
     ms_param p[] = {P_INT(id)};
-    int64_t ignored;
-    return run_i64(ms, sql, p, NP(p), &ignored, found, err);
+    return run_found(ms, sql, p, NP(p), notfound, err);
 }
 
 #define PIPELINE_EXISTS "SELECT 1 FROM pipelines WHERE id = $1"
@@ -616,8 +632,7 @@ lm_ms_open_at(const char *url, int64_t target, lm_ms **out, lm_error *err)
         target = lm_ms_latest_version();
     }
     lm_ms_mask_url(url, masked, sizeof(masked));
-    if ((ms = calloc(1, sizeof(*ms))) == NULL || (ms->url = strdup(masked)) == NULL) {
-        free(ms);
+    if ((ms = calloc(1, sizeof(*ms))) == NULL) {
         return lm_error_set(err, LM_ENOMEM, "out of memory");
     }
     if (has_prefix(url, "sqlite://")) {
@@ -626,7 +641,6 @@ lm_ms_open_at(const char *url, int64_t target, lm_ms **out, lm_error *err)
                (strstr(url, "://") == NULL && strchr(url, '=') != NULL)) {
         ms->ops = &lm_ms_pg_ops;
     } else {
-        free(ms->url);
         free(ms);
         return lm_error_set(err, LM_EINVAL,
                             "metadata store URL '%s': want sqlite://PATH, postgresql://... or a "
@@ -635,7 +649,6 @@ lm_ms_open_at(const char *url, int64_t target, lm_ms **out, lm_error *err)
     }
     if ((rv = ms->ops->open(ms, url, err)) != LM_OK) {
         lm_error_prefix(err, "metadata store %s: cannot open", masked);
-        free(ms->url);
         free(ms);
         return rv;
     }
@@ -663,7 +676,6 @@ lm_ms_close(lm_ms *ms)
     }
     tx_rollback(ms);
     ms->ops->close(ms);
-    free(ms->url);
     free(ms);
 }
 
@@ -874,8 +886,6 @@ int
 lm_ms_pipeline_update(lm_ms *ms, int64_t id, const lm_ms_pipeline *p, unsigned set, lm_error *err)
 {
     char what[64];
-    int64_t ignored;
-    bool found;
     int rv;
 
     LOCAL_ERR(err);
@@ -895,15 +905,12 @@ lm_ms_pipeline_update(lm_ms *ms, int64_t id, const lm_ms_pipeline *p, unsigned s
         (set & LM_MS_SET_STOP) ? P_TEXT(stop_word(p->stop)) : P_NULL,
         P_INT(now_ms(ms)),
     };
-    rv = run_i64(ms,
-                 "UPDATE pipelines SET query = COALESCE($2, query), "
-                 "parallelism = COALESCE($3, parallelism), "
-                 "checkpoint_interval_ms = COALESCE($4, checkpoint_interval_ms), "
-                 "stop = COALESCE($5, stop), updated_ms = $6 WHERE id = $1 RETURNING id",
-                 a, NP(a), &ignored, &found, err);
-    if (rv == LM_OK && !found) {
-        rv = lm_error_set(err, LM_ENOTFOUND, "no such pipeline");
-    }
+    rv = run_found(ms,
+                   "UPDATE pipelines SET query = COALESCE($2, query), "
+                   "parallelism = COALESCE($3, parallelism), "
+                   "checkpoint_interval_ms = COALESCE($4, checkpoint_interval_ms), "
+                   "stop = COALESCE($5, stop), updated_ms = $6 WHERE id = $1 RETURNING id",
+                   a, NP(a), "no such pipeline", err);
     return finish(ms, rv, err, what);
 }
 
@@ -912,8 +919,6 @@ lm_ms_pipeline_delete(lm_ms *ms, int64_t id, lm_error *err)
 {
     char what[64];
     ms_param a[] = {P_INT(id)};
-    int64_t ignored;
-    bool found;
     int rv;
 
     LOCAL_ERR(err);
@@ -921,11 +926,8 @@ lm_ms_pipeline_delete(lm_ms *ms, int64_t id, lm_error *err)
     if (ms == NULL) {
         return lm_error_set(err, LM_EINVAL, "%s: NULL handle", what);
     }
-    rv = run_i64(ms, "DELETE FROM pipelines WHERE id = $1 RETURNING id", a, NP(a), &ignored, &found,
-                 err);
-    if (rv == LM_OK && !found) {
-        rv = lm_error_set(err, LM_ENOTFOUND, "no such pipeline");
-    }
+    rv = run_found(ms, "DELETE FROM pipelines WHERE id = $1 RETURNING id", a, NP(a),
+                   "no such pipeline", err);
     return finish(ms, rv, err, what);
 }
 
@@ -1056,7 +1058,6 @@ lm_ms_version_list(lm_ms *ms, int64_t pipeline_id, lm_ms_version **out, size_t *
 {
     char what[80];
     ms_param a[] = {P_INT(pipeline_id)};
-    bool found;
     int rv;
 
     LOCAL_ERR(err);
@@ -1066,9 +1067,7 @@ lm_ms_version_list(lm_ms *ms, int64_t pipeline_id, lm_ms_version **out, size_t *
     }
     *out = NULL;
     *n = 0;
-    if ((rv = exists(ms, PIPELINE_EXISTS, pipeline_id, &found, err)) == LM_OK && !found) {
-        rv = lm_error_set(err, LM_ENOTFOUND, "no such pipeline");
-    }
+    rv = exists(ms, PIPELINE_EXISTS, pipeline_id, "no such pipeline", err);
     if (rv == LM_OK) {
         rv = run_list(ms,
                       "SELECT " VERSION_COLS "FROM pipeline_versions WHERE pipeline_id = $1 "
@@ -1181,7 +1180,7 @@ int
 lm_ms_job_create(lm_ms *ms, int64_t pipeline_id, int64_t version, int64_t *id, lm_error *err)
 {
     char what[96];
-    int64_t now, newid = 0, ignored;
+    int64_t now, newid = 0;
     bool found;
     int rv;
 
@@ -1195,16 +1194,12 @@ lm_ms_job_create(lm_ms *ms, int64_t pipeline_id, int64_t version, int64_t *id, l
     if ((rv = tx_begin(ms, err)) != LM_OK) {
         return finish(ms, rv, err, what);
     }
-    if ((rv = exists(ms, PIPELINE_EXISTS, pipeline_id, &found, err)) == LM_OK && !found) {
-        rv = lm_error_set(err, LM_ENOTFOUND, "no such pipeline");
-    }
+    rv = exists(ms, PIPELINE_EXISTS, pipeline_id, "no such pipeline", err);
     if (rv == LM_OK) {
         ms_param a[] = {P_INT(pipeline_id), P_INT(version)};
-        rv = run_i64(ms, "SELECT 1 FROM pipeline_versions WHERE pipeline_id = $1 AND version = $2",
-                     a, NP(a), &ignored, &found, err);
-        if (rv == LM_OK && !found) {
-            rv = lm_error_set(err, LM_ENOTFOUND, "no such pipeline version");
-        }
+        rv =
+            run_found(ms, "SELECT 1 FROM pipeline_versions WHERE pipeline_id = $1 AND version = $2",
+                      a, NP(a), "no such pipeline version", err);
     }
     if (rv == LM_OK) {
         ms_param a[] = {P_INT(pipeline_id), P_INT(version), P_TEXT(LM_MS_JOB_CREATED), P_INT(now)};
@@ -1247,7 +1242,6 @@ lm_ms_job_list(lm_ms *ms, int64_t pipeline_id, lm_ms_job **out, size_t *n, lm_er
 {
     char what[64];
     ms_param a[] = {P_INT(pipeline_id)};
-    bool found;
     int rv = LM_OK;
 
     LOCAL_ERR(err);
@@ -1266,9 +1260,7 @@ lm_ms_job_list(lm_ms *ms, int64_t pipeline_id, lm_ms_job **out, size_t *n, lm_er
                       decode_job, job_fini_v, (void **)out, n, err);
         return finish(ms, rv, err, what);
     }
-    if ((rv = exists(ms, PIPELINE_EXISTS, pipeline_id, &found, err)) == LM_OK && !found) {
-        rv = lm_error_set(err, LM_ENOTFOUND, "no such pipeline");
-    }
+    rv = exists(ms, PIPELINE_EXISTS, pipeline_id, "no such pipeline", err);
     if (rv == LM_OK) {
         rv = run_list(ms, "SELECT " JOB_COLS "FROM jobs WHERE pipeline_id = $1 ORDER BY id", a,
                       NP(a), sizeof(lm_ms_job), decode_job, job_fini_v, (void **)out, n, err);
@@ -1336,7 +1328,6 @@ lm_ms_job_events(lm_ms *ms, int64_t id, lm_ms_job_event **out, size_t *n, lm_err
 {
     char what[64];
     ms_param a[] = {P_INT(id)};
-    bool found;
     int rv;
 
     LOCAL_ERR(err);
@@ -1346,9 +1337,7 @@ lm_ms_job_events(lm_ms *ms, int64_t id, lm_ms_job_event **out, size_t *n, lm_err
     }
     *out = NULL;
     *n = 0;
-    if ((rv = exists(ms, JOB_EXISTS, id, &found, err)) == LM_OK && !found) {
-        rv = lm_error_set(err, LM_ENOTFOUND, "no such job");
-    }
+    rv = exists(ms, JOB_EXISTS, id, "no such job", err);
     if (rv == LM_OK) {
         rv = run_list(ms,
                       "SELECT id, job_id, at_ms, state, reason FROM job_events WHERE job_id = $1 "
@@ -1443,22 +1432,6 @@ lm_ms_worker_register(lm_ms *ms, const char *address, const char *data_address, 
     return rv;
 }
 
-/* UPDATE workers SET <set> WHERE id = $1 RETURNING id, with LM_ENOTFOUND
- * when no row matched. */
-static int
-update_worker(lm_ms *ms, const char *sql, const ms_param *a, int np, const char *what,
-              lm_error *err)
-{
-    int64_t ignored;
-    bool found;
-    int rv = run_i64(ms, sql, a, np, &ignored, &found, err);
-
-    if (rv == LM_OK && !found) {
-        rv = lm_error_set(err, LM_ENOTFOUND, "no such worker");
-    }
-    return finish(ms, rv, err, what);
-}
-
 int
 lm_ms_worker_heartbeat(lm_ms *ms, int64_t id, lm_error *err)
 {
@@ -1470,8 +1443,11 @@ lm_ms_worker_heartbeat(lm_ms *ms, int64_t id, lm_error *err)
         return lm_error_set(err, LM_EINVAL, "%s: NULL handle", what);
     }
     ms_param a[] = {P_INT(id), P_INT(now_ms(ms))};
-    return update_worker(ms, "UPDATE workers SET last_heartbeat_ms = $2 WHERE id = $1 RETURNING id",
-                         a, NP(a), what, err);
+    return finish(ms,
+                  run_found(ms,
+                            "UPDATE workers SET last_heartbeat_ms = $2 WHERE id = $1 RETURNING id",
+                            a, NP(a), "no such worker", err),
+                  err, what);
 }
 
 int
@@ -1490,8 +1466,10 @@ lm_ms_worker_set_state(lm_ms *ms, int64_t id, const char *state, lm_error *err)
         return finish(ms, rv, err, what);
     }
     ms_param a[] = {P_INT(id), P_TEXT(state)};
-    return update_worker(ms, "UPDATE workers SET state = $2 WHERE id = $1 RETURNING id", a, NP(a),
-                         what, err);
+    return finish(ms,
+                  run_found(ms, "UPDATE workers SET state = $2 WHERE id = $1 RETURNING id", a,
+                            NP(a), "no such worker", err),
+                  err, what);
 }
 
 int
@@ -1689,7 +1667,6 @@ lm_ms_checkpoint_list(lm_ms *ms, int64_t job_id, lm_ms_checkpoint **out, size_t 
 {
     char what[64];
     ms_param a[] = {P_INT(job_id)};
-    bool found;
     int rv;
 
     LOCAL_ERR(err);
@@ -1699,9 +1676,7 @@ lm_ms_checkpoint_list(lm_ms *ms, int64_t job_id, lm_ms_checkpoint **out, size_t 
     }
     *out = NULL;
     *n = 0;
-    if ((rv = exists(ms, JOB_EXISTS, job_id, &found, err)) == LM_OK && !found) {
-        rv = lm_error_set(err, LM_ENOTFOUND, "no such job");
-    }
+    rv = exists(ms, JOB_EXISTS, job_id, "no such job", err);
     if (rv == LM_OK) {
         rv = run_list(ms, "SELECT " CKPT_COLS "FROM checkpoints WHERE job_id = $1 ORDER BY epoch",
                       a, NP(a), sizeof(lm_ms_checkpoint), decode_checkpoint, checkpoint_fini_v,
@@ -1714,7 +1689,6 @@ int
 lm_ms_checkpoint_latest(lm_ms *ms, int64_t job_id, lm_ms_checkpoint *out, lm_error *err)
 {
     char what[80];
-    bool found;
     int rv;
 
     LOCAL_ERR(err);
@@ -1722,9 +1696,7 @@ lm_ms_checkpoint_latest(lm_ms *ms, int64_t job_id, lm_ms_checkpoint *out, lm_err
     if (ms == NULL || out == NULL) {
         return lm_error_set(err, LM_EINVAL, "%s: NULL argument", what);
     }
-    if ((rv = exists(ms, JOB_EXISTS, job_id, &found, err)) == LM_OK && !found) {
-        rv = lm_error_set(err, LM_ENOTFOUND, "no such job");
-    }
+    rv = exists(ms, JOB_EXISTS, job_id, "no such job", err);
     if (rv == LM_OK) {
         ms_param a[] = {P_INT(job_id), P_TEXT(ckpt_words[LM_MS_CKPT_COMPLETED])};
         rv = run_one(ms,

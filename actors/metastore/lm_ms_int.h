@@ -62,7 +62,6 @@ typedef struct ms_ops {
 struct lm_ms {
     const ms_ops *ops;
     void *db;               /* sqlite3 * or PGconn * */
-    char *url;              /* the URL, password masked, for messages */
     int64_t (*now)(void *); /* the clock; NULL = real time */
     void *now_arg;
     bool in_tx; /* inside a transaction the common layer began */
