@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "lm_metastore.h"
+#include "lm_storage.h"
 
 typedef enum backend {
     BK_SQLITE,
@@ -206,7 +207,7 @@ pg_stop(void)
         pg.up = false;
     }
     if (pg.dir[0] != '\0') {
-        sh("rm -rf %s", pg.dir);
+        lm_storage_remove_tree(pg.dir, NULL);
         pg.dir[0] = '\0';
     }
 }
@@ -225,7 +226,7 @@ static void
 sqlite_stop(void)
 {
     if (sqlite_root[0] != '\0') {
-        sh("rm -rf %s", sqlite_root);
+        lm_storage_remove_tree(sqlite_root, NULL);
         sqlite_root[0] = '\0';
     }
 }
