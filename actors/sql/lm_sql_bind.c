@@ -32,6 +32,7 @@
 #include "lm_expr.h"
 #include "lm_nexmark.h"
 #include "lm_sql_lp.h"
+#include "lm_text.h"
 
 typedef struct scope {
     lp_col *cols;
@@ -198,30 +199,24 @@ fresh_col(binder *b, const char *name, const char *qual, int type, bool nullable
     return c;
 }
 
-/* Edit distance, for "did you mean". */
+/* Edit distance ignoring case, for "did you mean" (names compare without
+ * case unless quoted). */
 static size_t
 distance(const char *a, const char *b)
 {
-    size_t la = strlen(a), lb = strlen(b), row[65];
-    if (la > 64 || lb > 64) {
-        return 99;
+    char la[LM_TEXT_MAX + 1], lb[LM_TEXT_MAX + 1];
+    size_t na = strlen(a), nb = strlen(b);
+
+    if (na > LM_TEXT_MAX || nb > LM_TEXT_MAX) {
+        return SIZE_MAX;
     }
-    for (size_t j = 0; j <= lb; j++) {
-        row[j] = j;
+    for (size_t i = 0; i <= na; i++) {
+        la[i] = (char)tolower((unsigned char)a[i]);
     }
-    for (size_t i = 1; i <= la; i++) {
-        size_t prev = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t cur = row[j];
-            size_t sub =
-                prev + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
-            size_t v = row[j - 1] + 1 < cur + 1 ? row[j - 1] + 1 : cur + 1;
-            row[j] = sub < v ? sub : v;
-            prev = cur;
-        }
+    for (size_t i = 0; i <= nb; i++) {
+        lb[i] = (char)tolower((unsigned char)b[i]);
     }
-    return row[lb];
+    return lm_text_distance(la, lb);
 }
 
 typedef struct suggest {
