@@ -112,10 +112,17 @@ struct lm_subtask {
     int64_t barrier_ts;     /* its trigger time */
     table_reg *tables;      /* state tables of the chain */
     uint32_t ntables;
-    uint64_t tick_timer;         /* periodic tick */
-    uint64_t events;             /* source events consumed (all kinds) */
-    uint64_t buffered;           /* batches held now: inputs waiting, outputs waiting for credit */
-    uint64_t max_buffered;       /* its high-water mark */
+    uint64_t tick_timer;   /* periodic tick */
+    uint64_t events;       /* source events consumed (all kinds) */
+    uint64_t buffered;     /* batches held now: inputs waiting, outputs waiting for credit */
+    uint64_t max_buffered; /* its high-water mark */
+    /* shuffle scratch, kept from batch to batch: row hashes (then channels),
+     * row indices grouped by channel, per-channel counts */
+    uint64_t *sh_hash;
+    uint32_t *sh_idx;
+    uint32_t sh_rows; /* room in sh_hash and sh_idx */
+    uint32_t *sh_cnt;
+    uint32_t sh_chans;           /* room in sh_cnt */
     int64_t align_max;           /* sources: produce only while the output watermark is <= this */
     int64_t reported_wm;         /* sources: last watermark sent in SOURCE_PROGRESS */
     bool reported_idle;          /* and the idleness sent with it */
@@ -304,6 +311,34 @@ flush_builders(lm_subtask *st)
 }
 
 /* Routes a batch of the tail to the outputs. Consumes b. */
+/* Makes the shuffle scratch hold rows rows and chans channels. */
+static int
+shuffle_room(lm_subtask *st, uint32_t rows, uint32_t chans)
+{
+    if (rows + 1 > st->sh_rows) {
+        uint64_t *h = realloc(st->sh_hash, sizeof(uint64_t) * (rows + 1));
+        if (h == NULL) {
+            return LM_ENOMEM;
+        }
+        st->sh_hash = h;
+        uint32_t *idx = realloc(st->sh_idx, sizeof(uint32_t) * (rows + 1));
+        if (idx == NULL) {
+            return LM_ENOMEM;
+        }
+        st->sh_idx = idx;
+        st->sh_rows = rows + 1;
+    }
+    if (chans + 1 > st->sh_chans) {
+        uint32_t *cnt = realloc(st->sh_cnt, sizeof(uint32_t) * (chans + 1));
+        if (cnt == NULL) {
+            return LM_ENOMEM;
+        }
+        st->sh_cnt = cnt;
+        st->sh_chans = chans + 1;
+    }
+    return LM_OK;
+}
+
 static int
 route(lm_subtask *st, lm_batch *b)
 {
@@ -320,16 +355,12 @@ route(lm_subtask *st, lm_batch *b)
             }
         } else {
             /* Shuffle: group the row indices by channel, then gather. */
-            uint64_t *h = malloc(sizeof(uint64_t) * (nrows + 1));
-            uint32_t *idx = malloc(sizeof(uint32_t) * (nrows + 1));
-            uint32_t *cnt = calloc(oe->nch + 1, sizeof(uint32_t));
-            if (h == NULL || idx == NULL || cnt == NULL) {
-                free(h);
-                free(idx);
-                free(cnt);
-                rv = LM_ENOMEM;
+            if ((rv = shuffle_room(st, nrows, oe->nch)) != LM_OK) {
                 break;
             }
+            uint64_t *h = st->sh_hash;
+            uint32_t *idx = st->sh_idx, *cnt = st->sh_cnt;
+            memset(cnt, 0, sizeof(uint32_t) * (oe->nch + 1));
             lm_batch_hash_rows(b, oe->keys, oe->nkeys, h);
             for (uint32_t r = 0; r < nrows; r++) {
                 /* multiply-shift: the high bits of the hash pick the channel */
@@ -366,9 +397,6 @@ route(lm_subtask *st, lm_batch *b)
                 }
                 from = cnt[k];
             }
-            free(h);
-            free(idx);
-            free(cnt);
         }
     }
     lm_batch_free(b);
@@ -1012,6 +1040,9 @@ produce(lm_subtask *st)
 static void
 free_state(lm_subtask *st)
 {
+    free(st->sh_hash);
+    free(st->sh_idx);
+    free(st->sh_cnt);
     for (uint32_t i = 0; i < st->nops; i++) {
         if (st->ops[i].state != NULL && st->ops[i].kind->close != NULL) {
             st->ops[i].kind->close(&st->ops[i]);
