@@ -188,9 +188,10 @@ calc_batch(lm_op *op, uint32_t port, lm_batch *b)
             return LM_OK;
         }
         if (n < b->nrows) {
-            lm_batch *f;
+            lm_batch *f = NULL;
             if ((rv = lm_batch_new(b->schema, n, &f)) != LM_OK ||
                 (rv = lm_batch_gather(f, b, c->sel, n)) != LM_OK) {
+                lm_batch_free(f);
                 lm_batch_free(b);
                 return rv;
             }
