@@ -171,7 +171,7 @@ typedef struct file_sink {
     bool transactional; /* the job takes checkpoints */
     uint64_t *rolled;   /* closed since the last barrier */
     uint32_t nrolled, caprolled;
-    lm_buf buf; /* rows being formatted */
+    lm_buf buf; /* rows being formatted (reused batch after batch) */
 } file_sink;
 
 static const char *const file_keys[] = {"path", "format", "rolling_bytes", "rolling_ms", NULL};
@@ -283,7 +283,7 @@ open_next(lm_op *op, int64_t now_ms)
     f->cur_bytes = 0;
     f->opened_ms = now_ms;
     if (s->csv) {
-        lm_buf_init(&f->buf);
+        f->buf.len = 0;
         if (lm_rowfmt_csv_header(&f->buf, op->def->inputs[0]) != LM_OK) {
             return LM_ENOMEM;
         }
@@ -291,7 +291,6 @@ open_next(lm_op *op, int64_t now_ms)
             return lm_op_fail(op, LM_EIO, "cannot write '%s': %s", name, strerror(errno));
         }
         f->cur_bytes += (int64_t)f->buf.len;
-        lm_buf_fini(&f->buf);
     }
     return LM_OK;
 }
@@ -400,7 +399,7 @@ file_batch(lm_op *op, uint32_t port, lm_batch *b)
         lm_batch_free(b);
         return rv;
     }
-    lm_buf_init(&f->buf);
+    f->buf.len = 0;
     for (uint32_t r = 0; r < b->nrows && rv == LM_OK; r++) {
         rv = s->csv ? lm_rowfmt_csv(&f->buf, b, r) : lm_rowfmt_json(&f->buf, b, r);
     }
@@ -409,7 +408,6 @@ file_batch(lm_op *op, uint32_t port, lm_batch *b)
         rv = lm_op_fail(op, LM_EIO, "cannot write a file: %s", strerror(errno));
     }
     f->cur_bytes += (int64_t)f->buf.len;
-    lm_buf_fini(&f->buf);
     if (rv == LM_OK && f->cur_bytes >= s->rolling_bytes) {
         rv = close_current(op);
     }
