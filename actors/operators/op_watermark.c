@@ -90,8 +90,8 @@ emit(lm_op *op)
     wm_state *w = op->state;
 
     w->batches = 0;
-    if (w->max_ts == INT64_MIN) {
-        return LM_OK;
+    if (w->max_ts < INT64_MIN + s->delay_us + 1) {
+        return LM_OK; /* nothing seen, or no watermark past INT64_MIN yet */
     }
     return lm_op_emit_watermark(op, w->max_ts - s->delay_us);
 }
