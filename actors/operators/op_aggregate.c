@@ -94,6 +94,7 @@ typedef struct agg_state {
     int64_t wm;         /* input watermark */
     lm_buf key;         /* scratch */
     lm_buf key2;
+    lm_buf sess;   /* session windows: a group's new session list */
     lm_batch *out; /* rows being emitted */
     /* aggregate: groups changed by the current batch, with their output
      * before it (encoded, empty when the group did not exist) */
@@ -705,6 +706,7 @@ agg_open(lm_op *op)
     a->wm = INT64_MIN;
     lm_buf_init(&a->key);
     lm_buf_init(&a->key2);
+    lm_buf_init(&a->sess);
     /* Give the key buffer room at once: without keys a group key is empty,
      * and its bytes must still be a valid pointer (memcpy, tables). */
     if (lm_buf_append(&a->key, "", 1) != LM_OK) {
@@ -736,6 +738,7 @@ agg_close(lm_op *op)
     agg_state *a = op->state;
     lm_buf_fini(&a->key);
     lm_buf_fini(&a->key2);
+    lm_buf_fini(&a->sess);
     lm_batch_free(a->out);
     for (uint32_t i = 0; i < a->captouched; i++) {
         lm_buf_fini(&a->touched_keys[i]);
@@ -929,16 +932,17 @@ add_to_session(lm_op *op, const lm_batch *b, uint32_t r, int64_t t, const uint8_
         memcpy(&n, old, 8);
     }
     /* new list: the merged session first, then those that do not overlap */
-    if ((nv = malloc(8 + (size_t)(n + 1) * rec)) == NULL) {
+    a->sess.len = 0;
+    if (lm_buf_reserve(&a->sess, 8 + (size_t)(n + 1) * rec) != LM_OK) {
         return LM_ENOMEM;
     }
+    nv = (uint8_t *)a->sess.p;
     merged = nv + 8;
     memset(merged, 0, rec);
     {
         uint8_t tmp[HDR + 1024];
         uint8_t *accs = s->value_size <= sizeof(tmp) ? tmp : malloc(s->value_size);
         if (accs == NULL) {
-            free(nv);
             return LM_ENOMEM;
         }
         acc_init(s, accs);
@@ -956,7 +960,6 @@ add_to_session(lm_op *op, const lm_batch *b, uint32_t r, int64_t t, const uint8_
                     if (accs != tmp) {
                         free(accs);
                     }
-                    free(nv);
                     return LM_ENOMEM;
                 }
                 memcpy(other + HDR, sr + 16, s->value_size - HDR);
@@ -983,7 +986,6 @@ add_to_session(lm_op *op, const lm_batch *b, uint32_t r, int64_t t, const uint8_
     memcpy(nv, &n, 8);
     min_end = me < min_end ? me : min_end;
     rv = lm_table_put(a->groups, kb, (uint32_t)klen, min_end, nv, (uint32_t)(8 + (size_t)n * rec));
-    free(nv);
     return rv;
 }
 
