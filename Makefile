@@ -72,9 +72,11 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 LIB       := $(B)/liblaminar.a
 
 LAMINARD_SRCS := $(wildcard actors/laminard/*.c)
+# laminarctl, the command-line client of the REST API.
+CLI_SRCS  := $(wildcard cli/*.c)
 TEST_SRCS := $(wildcard test/*.c test/runtime/*.c test/proto/*.c test/integration/*.c \
                        test/connectors/*.c test/operators/*.c test/engine/*.c test/sql/*.c \
-                       test/metastore/*.c test/api/*.c)
+                       test/metastore/*.c test/api/*.c test/cli/*.c test/controlplane/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(B)/obj/%.o)
 HELPER_SRCS := $(wildcard test/helpers/*.c)
 BENCH_SRCS := $(wildcard scripts/bench/*.c)
@@ -103,6 +105,10 @@ $(LIB): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(BIN)/laminard: $(LAMINARD_SRCS:%.c=$(B)/obj/%.o) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BIN)/laminarctl: $(CLI_SRCS:%.c=$(B)/obj/%.o) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -189,5 +195,5 @@ clean:
 # Every object's header dependencies (from -MMD), so that a changed header
 # rebuilds whatever includes it.
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d) \
-         $(LAMINARD_SRCS:%.c=$(B)/obj/%.d) $(BENCH_SRCS:%.c=$(B)/obj/%.d) \
+         $(LAMINARD_SRCS:%.c=$(B)/obj/%.d) $(CLI_SRCS:%.c=$(B)/obj/%.d) $(BENCH_SRCS:%.c=$(B)/obj/%.d) \
          $(HELPER_SRCS:%.c=$(B)/obj/%.d)

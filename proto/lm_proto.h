@@ -23,7 +23,7 @@
 #include "lm_err.h"
 #include "lm_msg.h"
 
-#define LM_PROTO_VERSION 1
+#define LM_PROTO_VERSION 2
 
 /* Rows a decoded batch may have; larger is a protocol error. */
 #define LM_PROTO_MAX_BATCH_ROWS (1u << 20)

@@ -194,6 +194,7 @@ void lm_ms_version_list_free(lm_ms_version *a, size_t n);
 #define LM_MS_JOB_STOPPED    "stopped"
 #define LM_MS_JOB_FAILED     "failed"
 #define LM_MS_JOB_RESTARTING "restarting"
+#define LM_MS_JOB_FINISHED   "finished" /* every source ran out and all input was consumed */
 
 #define LM_MS_STATE_MAX 64 /* longest state word, in bytes */
 
