@@ -1,14 +1,20 @@
 /*
- * lm_test.c: probe actors and peer processes for the Check suites.
+ * lm_test.c: probe actors, peer processes and a PostgreSQL server for the
+ * Check suites.
  */
 #include "lm_test.h"
 
 #include "lm_sql.h"
+#include "lm_storage.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <glob.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <spawn.h>
@@ -16,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -671,4 +678,231 @@ lm_test_nexmark_plan(const char *query, const char *out_dir, bool *retract, lm_r
 fail:
     json_decref(doc);
     return NULL;
+}
+
+/* --- a PostgreSQL server ---------------------------------------------- */
+
+int
+lm_test_free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
+        port = ntohs(sa.sin_port);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return port;
+}
+
+/* The last lines of a log file, on one line, for a failure message. */
+static void
+log_tail(const char *path, char *out, size_t cap)
+{
+    char buf[4096];
+    FILE *f = fopen(path, "r");
+    size_t n = 0;
+
+    out[0] = '\0';
+    if (f == NULL) {
+        return;
+    }
+    if (fseek(f, 0, SEEK_END) == 0 && ftell(f) > (long)sizeof(buf) - 1) {
+        fseek(f, -(long)sizeof(buf) + 1, SEEK_END);
+    } else {
+        fseek(f, 0, SEEK_SET);
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] == '\n' || buf[i] == '\t') {
+            buf[i] = ' ';
+        }
+    }
+    snprintf(out, cap, "%.300s", n > 300 ? buf + n - 300 : buf);
+}
+
+/* Runs a shell command; 0 when it exits 0. */
+static int
+sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    rc = system(cmd);
+    return rc == 0 ? 0 : -1;
+}
+
+/* pg_ctl start on pg->port. */
+static int
+pg_ctl_start(lm_test_pg *pg)
+{
+    return sh("cd %s && %s%s/pg_ctl -D %s/data -l %s/server.log -w -t 30 -o \"-p %d -k %s "
+              "-c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off\" start "
+              ">%s/pg_ctl.log 2>&1",
+              pg->dir, pg->runas, pg->bin, pg->dir, pg->dir, pg->port, pg->dir, pg->dir);
+}
+
+int
+lm_test_pg_start(lm_test_pg *pg)
+{
+    glob_t g;
+    char tail[400];
+
+    memset(pg, 0, sizeof(*pg));
+    const char *env = getenv("LM_TEST_PG_BIN");
+    if (env != NULL && env[0] != '\0') {
+        char ctl[300];
+        snprintf(ctl, sizeof(ctl), "%s/pg_ctl", env);
+        if (access(ctl, X_OK) != 0) {
+            snprintf(pg->problem, sizeof(pg->problem),
+                     "PostgreSQL server binaries not found: no %s (LM_TEST_PG_BIN)", ctl);
+            return -1;
+        }
+        snprintf(pg->bin, sizeof(pg->bin), "%s", env);
+    } else if (glob("/usr/lib/postgresql/*/bin/pg_ctl", 0, NULL, &g) != 0 || g.gl_pathc == 0) {
+        snprintf(pg->problem, sizeof(pg->problem),
+                 "PostgreSQL server binaries not found (no /usr/lib/postgresql/*/bin/pg_ctl): "
+                 "install them with scripts/install-deps.sh (Debian package postgresql)");
+        globfree(&g);
+        return -1;
+    } else {
+        /* the highest version: glob sorts, so the last */
+        snprintf(pg->bin, sizeof(pg->bin), "%s", g.gl_pathv[g.gl_pathc - 1]);
+        *strrchr(pg->bin, '/') = '\0';
+        globfree(&g);
+    }
+
+    snprintf(pg->dir, sizeof(pg->dir), "/tmp/lm-pg-XXXXXX");
+    if (mkdtemp(pg->dir) == NULL) {
+        snprintf(pg->problem, sizeof(pg->problem), "mkdtemp: %s", strerror(errno));
+        pg->dir[0] = '\0';
+        return -1;
+    }
+    if (geteuid() == 0) {
+        struct passwd *pw = getpwnam("postgres");
+        if (pw == NULL || chown(pg->dir, pw->pw_uid, pw->pw_gid) != 0) {
+            snprintf(pg->problem, sizeof(pg->problem),
+                     "running as root and no `postgres` user to run the server as");
+            return -1;
+        }
+        snprintf(pg->runas, sizeof(pg->runas), "%s",
+                 access("/usr/sbin/runuser", X_OK) == 0 ? "/usr/sbin/runuser -u postgres -- "
+                 : access("/sbin/runuser", X_OK) == 0   ? "/sbin/runuser -u postgres -- "
+                                                        : "");
+        if (pg->runas[0] == '\0') {
+            snprintf(pg->problem, sizeof(pg->problem), "running as root and no runuser");
+            return -1;
+        }
+    }
+    if (sh("cd %s && %s%s/initdb -D %s/data -U postgres -A trust -E UTF8 --locale=C --no-sync "
+           ">%s/initdb.log 2>&1",
+           pg->dir, pg->runas, pg->bin, pg->dir, pg->dir) != 0) {
+        char path[128];
+        snprintf(path, sizeof(path), "%s/initdb.log", pg->dir);
+        log_tail(path, tail, sizeof(tail));
+        snprintf(pg->problem, sizeof(pg->problem), "initdb failed: %s", tail);
+        return -1;
+    }
+    for (int attempt = 0; attempt < 3 && !pg->up; attempt++) {
+        pg->port = lm_test_free_port();
+        if (pg_ctl_start(pg) == 0) {
+            pg->up = true;
+        }
+    }
+    if (!pg->up) {
+        char path[128];
+        snprintf(path, sizeof(path), "%s/server.log", pg->dir);
+        log_tail(path, tail, sizeof(tail));
+        snprintf(pg->problem, sizeof(pg->problem), "pg_ctl start failed: %s", tail);
+        return -1;
+    }
+    return 0;
+}
+
+void
+lm_test_pg_stop(lm_test_pg *pg)
+{
+    if (pg->up) {
+        sh("cd %s && %s%s/pg_ctl -D %s/data -m immediate -w -t 30 stop >/dev/null 2>&1", pg->dir,
+           pg->runas, pg->bin, pg->dir);
+        pg->up = false;
+    }
+    if (pg->dir[0] != '\0') {
+        lm_storage_remove_tree(pg->dir, NULL);
+        pg->dir[0] = '\0';
+    }
+}
+
+int
+lm_test_pg_halt(lm_test_pg *pg)
+{
+    if (!pg->up) {
+        snprintf(pg->problem, sizeof(pg->problem), "halt: the server is not running");
+        return -1;
+    }
+    if (sh("cd %s && %s%s/pg_ctl -D %s/data -m fast -w -t 30 stop >%s/pg_ctl.log 2>&1", pg->dir,
+           pg->runas, pg->bin, pg->dir, pg->dir) != 0) {
+        char path[128];
+        snprintf(path, sizeof(path), "%s/pg_ctl.log", pg->dir);
+        log_tail(path, pg->problem, sizeof(pg->problem));
+        return -1;
+    }
+    pg->up = false;
+    return 0;
+}
+
+int
+lm_test_pg_resume(lm_test_pg *pg)
+{
+    char path[128], tail[400];
+
+    if (pg->up) {
+        return 0;
+    }
+    if (pg_ctl_start(pg) != 0) {
+        snprintf(path, sizeof(path), "%s/server.log", pg->dir);
+        log_tail(path, tail, sizeof(tail));
+        snprintf(pg->problem, sizeof(pg->problem), "pg_ctl start failed: %s", tail);
+        return -1;
+    }
+    pg->up = true;
+    return 0;
+}
+
+int
+lm_test_pg_createdb(lm_test_pg *pg, const char *name, char *url, size_t cap)
+{
+    char admin[256], sql[200];
+    PGconn *c;
+    PGresult *r;
+    int rv = 0;
+
+    snprintf(admin, sizeof(admin), "host=127.0.0.1 port=%d user=postgres dbname=postgres",
+             pg->port);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+    c = PQconnectdb(admin);
+    if (PQstatus(c) != CONNECTION_OK) {
+        snprintf(pg->problem, sizeof(pg->problem), "admin connection: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return -1;
+    }
+    r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        snprintf(pg->problem, sizeof(pg->problem), "%s: %s", sql, PQerrorMessage(c));
+        rv = -1;
+    }
+    PQclear(r);
+    PQfinish(c);
+    snprintf(url, cap, "postgresql://postgres@127.0.0.1:%d/%s", pg->port, name);
+    return rv;
 }

@@ -11,6 +11,7 @@
 #define LM_TEST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -120,5 +121,36 @@ bool lm_test_compare_lines(char **got, size_t ngot, char **want, size_t nwant, c
  * *retract tells whether the sink's input is a changelog. Returns the
  * document (json_decref it) or NULL with the reason in r. */
 json_t *lm_test_nexmark_plan(const char *query, const char *out_dir, bool *retract, lm_report *r);
+
+/* --- a PostgreSQL server -------------------------------------------------
+ * A real server for the metastore tests: initdb + pg_ctl in a temp dir,
+ * on a free loopback port, run as the `postgres` user when run as root.
+ * The binaries are those of the highest /usr/lib/postgresql/N/bin, or of
+ * the directory $LM_TEST_PG_BIN names. */
+typedef struct lm_test_pg {
+    char dir[64];      /* the server's temp dir: data/, logs, socket */
+    char bin[256];     /* /usr/lib/postgresql/N/bin */
+    char runas[64];    /* "runuser -u postgres -- " when root, else "" */
+    int port;          /* loopback port */
+    bool up;           /* running */
+    char problem[900]; /* why it could not start; "" when it did */
+} lm_test_pg;
+
+/* Makes the cluster and starts the server. Returns 0, or -1 with
+ * pg->problem saying why. Call lm_test_pg_stop afterwards either way. */
+int lm_test_pg_start(lm_test_pg *pg);
+/* Stops the server (immediate mode) and removes its directory. */
+void lm_test_pg_stop(lm_test_pg *pg);
+/* Stops the server (fast mode: clients are disconnected), keeping its
+ * data, and starts it again on the same port: an outage. 0 or -1 (the
+ * reason in pg->problem). */
+int lm_test_pg_halt(lm_test_pg *pg);
+int lm_test_pg_resume(lm_test_pg *pg);
+/* Creates database name on the server and writes its URL into url.
+ * 0 or -1 (the reason in pg->problem). */
+int lm_test_pg_createdb(lm_test_pg *pg, const char *name, char *url, size_t cap);
+
+/* A loopback TCP port free right now, or -1. */
+int lm_test_free_port(void);
 
 #endif /* LM_TEST_H */

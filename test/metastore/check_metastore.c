@@ -3,32 +3,28 @@
  * its backends. Every store test runs twice: in the tcase "sqlite" on a
  * fresh database file, and in the tcase "postgres" on a fresh database of
  * a real PostgreSQL server that the tcase's unchecked fixture starts
- * (initdb + pg_ctl in a temp dir, on a free loopback port, as the
- * `postgres` user when run as root) and stops again, with its directory
- * removed, after the last test, whether the tests passed or not. Without
- * the PostgreSQL server binaries the postgres tests fail, saying so.
+ * (lm_test_pg_start: initdb + pg_ctl in a temp dir, on a free loopback
+ * port, as the `postgres` user when run as root) and stops again, with
+ * its directory removed, after the last test, whether the tests passed or
+ * not. Without the PostgreSQL server binaries the postgres tests fail,
+ * saying so.
  * LM_TEST_PG_BIN names another directory holding initdb and pg_ctl.
  *
  * The tests read the schema behind the store's back through the drivers
  * themselves (sqlite3, libpq) where they check what migrations did.
  */
 #include <check.h>
-#include <errno.h>
-#include <glob.h>
 #include <libpq-fe.h>
-#include <netinet/in.h>
-#include <pwd.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "lm_metastore.h"
 #include "lm_storage.h"
+#include "lm_test.h"
 
 typedef enum backend {
     BK_SQLITE,
@@ -41,14 +37,7 @@ static char url[512];           /* this test's fresh database */
 static int seq;                 /* numbers databases within a process */
 static int64_t fake_now = 1000; /* the store's clock in tests */
 
-static struct {
-    char dir[64];      /* the server's temp dir: data/, logs, socket */
-    char bin[256];     /* /usr/lib/postgresql/N/bin */
-    char runas[64];    /* "runuser -u postgres -- " when root, else "" */
-    int port;          /* loopback port */
-    bool up;           /* started */
-    char problem[900]; /* why it could not start; "" when it did */
-} pg;
+static lm_test_pg pg; /* the postgres tcase's server (lm_test.h) */
 
 static int64_t
 test_clock(void *arg)
@@ -57,159 +46,19 @@ test_clock(void *arg)
     return fake_now;
 }
 
-/* --- the PostgreSQL server ------------------------------------------------ */
-
-static int
-free_port(void)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
-        port = ntohs(sa.sin_port);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return port;
-}
-
-/* The last lines of a log file, on one line, for a failure message. */
-static void
-log_tail(const char *path, char *out, size_t cap)
-{
-    char buf[4096];
-    FILE *f = fopen(path, "r");
-    size_t n = 0;
-
-    out[0] = '\0';
-    if (f == NULL) {
-        return;
-    }
-    if (fseek(f, 0, SEEK_END) == 0 && ftell(f) > (long)sizeof(buf) - 1) {
-        fseek(f, -(long)sizeof(buf) + 1, SEEK_END);
-    } else {
-        fseek(f, 0, SEEK_SET);
-    }
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    for (size_t i = 0; i < n; i++) {
-        if (buf[i] == '\n' || buf[i] == '\t') {
-            buf[i] = ' ';
-        }
-    }
-    snprintf(out, cap, "%.300s", n > 300 ? buf + n - 300 : buf);
-}
-
-/* Runs a shell command in pg.dir; 0 when it exits 0. */
-static int
-sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    int rc;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    rc = system(cmd);
-    return rc == 0 ? 0 : -1;
-}
+/* --- the servers ------------------------------------------------------------ */
 
 static void
 pg_start(void)
 {
-    glob_t g;
-    char tail[400];
-
-    memset(&pg, 0, sizeof(pg));
     bk = BK_PG;
-    const char *env = getenv("LM_TEST_PG_BIN");
-    if (env != NULL && env[0] != '\0') {
-        char ctl[300];
-        snprintf(ctl, sizeof(ctl), "%s/pg_ctl", env);
-        if (access(ctl, X_OK) != 0) {
-            snprintf(pg.problem, sizeof(pg.problem),
-                     "PostgreSQL server binaries not found: no %s (LM_TEST_PG_BIN)", ctl);
-            return;
-        }
-        snprintf(pg.bin, sizeof(pg.bin), "%s", env);
-    } else if (glob("/usr/lib/postgresql/*/bin/pg_ctl", 0, NULL, &g) != 0 || g.gl_pathc == 0) {
-        snprintf(pg.problem, sizeof(pg.problem),
-                 "PostgreSQL server binaries not found (no /usr/lib/postgresql/*/bin/pg_ctl): "
-                 "install them with scripts/install-deps.sh (Debian package postgresql)");
-        globfree(&g);
-        return;
-    } else {
-        /* the highest version: glob sorts, so the last */
-        snprintf(pg.bin, sizeof(pg.bin), "%s", g.gl_pathv[g.gl_pathc - 1]);
-        *strrchr(pg.bin, '/') = '\0';
-        globfree(&g);
-    }
-
-    snprintf(pg.dir, sizeof(pg.dir), "/tmp/lm-pg-XXXXXX");
-    if (mkdtemp(pg.dir) == NULL) {
-        snprintf(pg.problem, sizeof(pg.problem), "mkdtemp: %s", strerror(errno));
-        pg.dir[0] = '\0';
-        return;
-    }
-    if (geteuid() == 0) {
-        struct passwd *pw = getpwnam("postgres");
-        if (pw == NULL || chown(pg.dir, pw->pw_uid, pw->pw_gid) != 0) {
-            snprintf(pg.problem, sizeof(pg.problem),
-                     "running as root and no `postgres` user to run the server as");
-            return;
-        }
-        snprintf(pg.runas, sizeof(pg.runas), "%s",
-                 access("/usr/sbin/runuser", X_OK) == 0 ? "/usr/sbin/runuser -u postgres -- "
-                 : access("/sbin/runuser", X_OK) == 0   ? "/sbin/runuser -u postgres -- "
-                                                        : "");
-        if (pg.runas[0] == '\0') {
-            snprintf(pg.problem, sizeof(pg.problem), "running as root and no runuser");
-            return;
-        }
-    }
-    if (sh("cd %s && %s%s/initdb -D %s/data -U postgres -A trust -E UTF8 --locale=C --no-sync "
-           ">%s/initdb.log 2>&1",
-           pg.dir, pg.runas, pg.bin, pg.dir, pg.dir) != 0) {
-        char path[128];
-        snprintf(path, sizeof(path), "%s/initdb.log", pg.dir);
-        log_tail(path, tail, sizeof(tail));
-        snprintf(pg.problem, sizeof(pg.problem), "initdb failed: %s", tail);
-        return;
-    }
-    for (int attempt = 0; attempt < 3 && !pg.up; attempt++) {
-        pg.port = free_port();
-        if (sh("cd %s && %s%s/pg_ctl -D %s/data -l %s/server.log -w -t 30 -o \"-p %d -k %s "
-               "-c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off\" start "
-               ">%s/pg_ctl.log 2>&1",
-               pg.dir, pg.runas, pg.bin, pg.dir, pg.dir, pg.port, pg.dir, pg.dir) == 0) {
-            pg.up = true;
-        }
-    }
-    if (!pg.up) {
-        char path[128];
-        snprintf(path, sizeof(path), "%s/server.log", pg.dir);
-        log_tail(path, tail, sizeof(tail));
-        snprintf(pg.problem, sizeof(pg.problem), "pg_ctl start failed: %s", tail);
-    }
+    lm_test_pg_start(&pg); /* a failure is reported by each test (pg.problem) */
 }
 
 static void
 pg_stop(void)
 {
-    if (pg.up) {
-        sh("cd %s && %s%s/pg_ctl -D %s/data -m immediate -w -t 30 stop >/dev/null 2>&1", pg.dir,
-           pg.runas, pg.bin, pg.dir);
-        pg.up = false;
-    }
-    if (pg.dir[0] != '\0') {
-        lm_storage_remove_tree(pg.dir, NULL);
-        pg.dir[0] = '\0';
-    }
+    lm_test_pg_stop(&pg);
 }
 
 static void
@@ -246,17 +95,9 @@ fresh_database(void)
     if (!pg.up) {
         ck_abort_msg("PostgreSQL tests cannot run: %s", pg.problem);
     }
-    char admin[256], sql[128], name[64];
-    snprintf(admin, sizeof(admin), "host=127.0.0.1 port=%d user=postgres dbname=postgres", pg.port);
+    char name[64];
     snprintf(name, sizeof(name), "lm_%d_%d", (int)getpid(), seq);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
-    PGconn *c = PQconnectdb(admin);
-    ck_assert_msg(PQstatus(c) == CONNECTION_OK, "admin connection: %s", PQerrorMessage(c));
-    PGresult *r = PQexec(c, sql);
-    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
-    snprintf(url, sizeof(url), "postgresql://postgres@127.0.0.1:%d/%s", pg.port, name);
+    ck_assert_msg(lm_test_pg_createdb(&pg, name, url, sizeof(url)) == 0, "%s", pg.problem);
 }
 
 /* --- direct access, behind the store's back -------------------------------- */
@@ -939,7 +780,7 @@ START_TEST(test_metastore_unreachable_database_is_a_clear_error)
         return;
     }
     /* a closed port: nothing listens there */
-    int port = free_port();
+    int port = lm_test_free_port();
     snprintf(bad, sizeof(bad), "postgresql://laminar:s3cretPW@127.0.0.1:%d/laminar", port);
     ck_assert_int_eq(lm_ms_open(bad, &ms, &err), LM_EIO);
     ck_assert_ptr_null(ms);
