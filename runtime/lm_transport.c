@@ -312,13 +312,18 @@ closer_main(void *arg)
 
     nng_close(c->s);
     free(c);
-    pthread_mutex_lock(&t->lock);
-    t->closing--;
-    pthread_cond_broadcast(&t->closed);
-    pthread_mutex_unlock(&t->lock);
+    if (t != NULL) {
+        pthread_mutex_lock(&t->lock);
+        t->closing--;
+        pthread_cond_broadcast(&t->closed);
+        pthread_mutex_unlock(&t->lock);
+    }
     return NULL;
 }
 
+/* Closes s on a closer thread. t counts the closers lm_transport_free
+ * waits for; NULL for a socket of no transport (lm_transport_identify),
+ * whose close nobody waits for. */
 static void
 close_socket(lm_transport *t, nng_socket s)
 {
@@ -330,12 +335,14 @@ close_socket(lm_transport *t, nng_socket s)
     if (c != NULL && pthread_attr_init(&at) == 0) {
         *c = (closer){t, s};
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        pthread_mutex_lock(&t->lock);
-        t->closing++;
-        pthread_mutex_unlock(&t->lock);
+        if (t != NULL) {
+            pthread_mutex_lock(&t->lock);
+            t->closing++;
+            pthread_mutex_unlock(&t->lock);
+        }
         started = pthread_create(&th, &at, closer_main, c) == 0;
         pthread_attr_destroy(&at);
-        if (!started) {
+        if (!started && t != NULL) {
             pthread_mutex_lock(&t->lock);
             t->closing--;
             pthread_mutex_unlock(&t->lock);
@@ -982,9 +989,15 @@ door_request(lm_transport *t, const lm_link_request_msg *rq)
         door_refuse(t, rq->node, LM_EVERSION, why);
         return;
     }
-    if (rq->node == 0 || rq->node == t->me) {
-        LM_LOG(LM_LOG_ERROR, "refused a link from %.*s: it claims node id %u, which is %s",
-               (int)rq->url.len, rq->url.ptr, rq->node, rq->node == 0 ? "invalid" : "ours");
+    if (rq->node == 0) {
+        /* "Who are you?" (lm_transport_identify): say, and touch no link. */
+        LM_LOG(LM_LOG_DEBUG, "front door: told an asker that this is node %u", t->me);
+        door_refuse(t, 0, LM_OK, "identify");
+        return;
+    }
+    if (rq->node == t->me) {
+        LM_LOG(LM_LOG_ERROR, "refused a link from %.*s: it claims node id %u, which is ours",
+               (int)rq->url.len, rq->url.ptr, rq->node);
         door_refuse(t, rq->node, LM_EADDRINUSE,
                     "node id clash: the node you reached has the id you claim");
         return;
@@ -1050,6 +1063,7 @@ door_cb(evutil_socket_t fd, short what, void *arg)
     lm_msg *m;
     lm_error err;
     lm_link_request_msg rq;
+    int rv;
 
     (void)fd;
     (void)what;
@@ -1059,10 +1073,10 @@ door_cb(evutil_socket_t fd, short what, void *arg)
             nng_msg_free(nm);
             continue;
         }
-        if (lm_proto_parse_envelope(m, FRONTDOOR_MAX, &err) != LM_OK ||
-            lm_decode_link_request(m, &rq, &err) != LM_OK) {
+        if ((rv = lm_proto_parse_envelope(m, FRONTDOOR_MAX, &err)) != LM_OK ||
+            (rv = lm_decode_link_request(m, &rq, &err)) != LM_OK) {
             LM_LOG(LM_LOG_WARN, "front door: malformed request dropped: %s", err.msg);
-            door_refuse(t, 0, LM_EPROTO, err.msg);
+            door_refuse(t, 0, rv == LM_EVERSION ? LM_EVERSION : LM_EPROTO, err.msg);
         } else {
             door_request(t, &rq);
         }
@@ -1597,4 +1611,129 @@ lm_transport_link_info(lm_transport *t, uint32_t node, lm_link_info *out)
     snprintf(out->last_error, sizeof(out->last_error), "%s", l->last_error);
     pthread_mutex_unlock(&t->lock);
     return LM_OK;
+}
+
+/* --- identifying a node ------------------------------------------------ */
+
+/* An nng error as an LM_E* code. */
+static int
+from_nng(int rv)
+{
+    switch (rv) {
+    case NNG_ETIMEDOUT: return LM_ETIMEDOUT;
+    case NNG_EADDRINVAL:
+    case NNG_EINVAL:
+    case NNG_ENOTSUP: return LM_EINVAL;
+    case NNG_ENOMEM: return LM_ENOMEM;
+    default: return LM_ETRANSPORT;
+    }
+}
+
+/* The answer of the front door at url to a node-0 LINK_REQUEST (owned). */
+static int
+identify_answer(const char *url, lm_msg *m, uint32_t *node, lm_error *err)
+{
+    lm_link_refuse_msg rf;
+    lm_error e;
+    int rv;
+
+    if ((rv = lm_proto_parse_envelope(m, FRONTDOOR_MAX, &e)) != LM_OK) {
+        if (rv == LM_EVERSION) {
+            return lm_error_set(err, LM_EVERSION,
+                                "identify %s: the node speaks another protocol: %s", url, e.msg);
+        }
+        return lm_error_set(err, LM_EPROTO, "identify %s: not a Laminar front door's answer: %s",
+                            url, e.msg);
+    }
+    if (m->type != LM_MT_LINK_REFUSE) {
+        return lm_error_set(err, LM_EPROTO, "identify %s: the front door answered with %s", url,
+                            lm_proto_type_name(m->type));
+    }
+    if ((rv = lm_decode_link_refuse(m, &rf, &e)) != LM_OK) {
+        return lm_error_set(err, LM_EPROTO, "identify %s: bad answer: %s", url, e.msg);
+    }
+    if (rf.code == LM_EVERSION) {
+        return lm_error_set(err, LM_EVERSION, "identify %s: refused: %.*s", url, (int)rf.reason.len,
+                            rf.reason.ptr);
+    }
+    if (rf.code != LM_OK) {
+        return lm_error_set(err, LM_ETRANSPORT, "identify %s: refused (%s): %.*s", url,
+                            lm_errname((int)rf.code), (int)rf.reason.len, rf.reason.ptr);
+    }
+    if (rf.node == 0) {
+        return lm_error_set(err, LM_EPROTO, "identify %s: the front door named no node id", url);
+    }
+    *node = rf.node;
+    return LM_OK;
+}
+
+int
+lm_transport_identify(const char *url, int timeout_ms, uint32_t *node, lm_error *err)
+{
+    lm_link_request_msg rq = {0, 0, lm_str_c(""), LM_PROTO_VERSION};
+    int64_t deadline = now_ms() + timeout_ms, left;
+    nng_socket s;
+    nng_msg *nm = NULL;
+    lm_msg *m = NULL;
+    const char *what = "cannot open a request socket";
+    int rv;
+
+    if (url == NULL || check_url(url) != LM_OK) {
+        return lm_error_set(err, LM_EINVAL,
+                            "identify: bad URL '%s' (want tcp://HOST:PORT or ipc:///PATH)",
+                            url != NULL ? url : "");
+    }
+    if (timeout_ms <= 0) {
+        return lm_error_set(err, LM_EINVAL, "identify %s: the timeout must be positive", url);
+    }
+    if ((rv = nng_req0_open(&s)) != 0) {
+        return lm_error_set(err, from_nng(rv) == LM_ENOMEM ? LM_ENOMEM : LM_ETRANSPORT,
+                            "identify %s: %s: %s", url, what, nng_strerror(rv));
+    }
+    /* Dial in the background (nobody there yet is not an error: nng keeps
+     * trying, quickly), and wait for the request to go out and the answer
+     * to come back within the one deadline. */
+    what = "cannot dial";
+    if ((rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, FRONTDOOR_MAX)) != 0 ||
+        (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 20)) != 0 ||
+        (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 200)) != 0 ||
+        (rv = nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, timeout_ms)) != 0 ||
+        (rv = nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+        goto fail;
+    }
+    what = "cannot send the request";
+    /* lm_msg_to_nng consumes m, even when it fails */
+    if ((rv = lm_proto_encode(LM_MT_LINK_REQUEST, (lm_addr){0, 0}, (lm_addr){0, 0}, &rq, &m)) !=
+            LM_OK ||
+        (rv = lm_msg_to_nng(m, &nm)) != LM_OK) {
+        close_socket(NULL, s);
+        return lm_error_set(err, rv, "identify %s: %s: %s", url, what, lm_strerror(rv));
+    }
+    if ((rv = nng_sendmsg(s, nm, 0)) != 0) {
+        nng_msg_free(nm);
+        goto fail;
+    }
+    what = "no answer";
+    left = deadline - now_ms();
+    if ((rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, left > 1 ? (nng_duration)left : 1)) != 0 ||
+        (rv = nng_recvmsg(s, &nm, 0)) != 0) {
+        goto fail;
+    }
+    close_socket(NULL, s);
+    if ((rv = lm_msg_from_nng(nm, &m)) != LM_OK) {
+        nng_msg_free(nm);
+        return lm_error_set(err, rv, "identify %s: %s", url, lm_strerror(rv));
+    }
+    rv = identify_answer(url, m, node, err);
+    lm_msg_release(m);
+    return rv;
+fail:
+    close_socket(NULL, s);
+    if (rv == NNG_ETIMEDOUT) {
+        return lm_error_set(err, LM_ETIMEDOUT,
+                            "identify %s: no answer within %d ms (nobody there, or not a Laminar "
+                            "node)",
+                            url, timeout_ms);
+    }
+    return lm_error_set(err, from_nng(rv), "identify %s: %s: %s", url, what, nng_strerror(rv));
 }

@@ -6,17 +6,19 @@
  * there is at most one link, an nng pair1 connection, set up like this:
  * the node that wants to talk sends LINK_REQUEST to the other's front
  * door; the front door opens a pair1 socket on a fresh ephemeral address
-  * (same host, port 0; or a fresh ipc path) and answers LINK_OFFER with it
+ * (same host, port 0; or a fresh ipc path) and answers LINK_OFFER with it
  * and a token; the requester dials it and sends LINK_HELLO with the token
  * as its first message, and the listener answers with its own LINK_HELLO:
  * each side counts the link up only then, and only that connection's pipe
  * is the link (a stray connection to the address is cut off and changes
  * nothing). If both nodes ask at once, the request of the node with the
  * lower id wins. A node that finds its own id claimed by the requester
- * refuses with LM_EADDRINUSE. A link that breaks (peer restart, network
- * failure) is set up again with exponential backoff while the peer's
- * route is known; each link up and down is reported to monitors as
- * NODE_STATUS.
+ * refuses with LM_EADDRINUSE. A request with node id 0 means "who are
+ * you?": the front door answers LINK_REFUSE {its id, LM_OK, "identify"}
+ * and touches no link (lm_transport_identify). A link that breaks (peer
+ * restart, network failure) is set up again with exponential backoff
+ * while the peer's route is known; each link up and down is reported to
+ * monitors as NODE_STATUS.
  *
  * Sending: lm_send on a message for another node hands it to the
  * transport actor (one per node), which writes it to the link without
@@ -103,5 +105,17 @@ typedef struct lm_link_info {
 
 /* Fills out for node. LM_OK or LM_ENOTFOUND. Any thread. */
 int lm_transport_link_info(lm_transport *t, uint32_t node, lm_link_info *out);
+
+/* Asks the front door at url (tcp://host:port or ipc:///path) which node
+ * it is: sends LINK_REQUEST with node id 0 and this LM_PROTO_VERSION on a
+ * req0 socket of its own (no transport needed; any thread; blocks up to
+ * timeout_ms, which must be > 0), and sets *node to the id in the answer.
+ * Opens no link and disturbs none. Returns LM_OK; LM_ETIMEDOUT when no
+ * answer came in time (nobody there, or not a Laminar node); LM_EVERSION
+ * when the node speaks another protocol version; LM_EINVAL for a bad URL
+ * or timeout; LM_EPROTO for an answer that is not a front door's;
+ * LM_ETRANSPORT for other nng errors or a refusal; err names the URL and
+ * says why. */
+int lm_transport_identify(const char *url, int timeout_ms, uint32_t *node, lm_error *err);
 
 #endif /* LM_TRANSPORT_H */

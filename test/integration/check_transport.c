@@ -1,6 +1,7 @@
 /*
  * check_transport.c: two processes exchanging messages over ipc:// and
- * tcp://, a peer restart, bounces, limits, and bad input from a peer.
+ * tcp://, a peer restart, bounces, limits, bad input from a peer, and
+ * identifying the node at a URL.
  *
  * The test process runs a runtime with a transport (node 1) and talks to
  * lm-test-peer processes (node 2, 3) started with posix_spawn.
@@ -8,7 +9,9 @@
 #include <check.h>
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
+#include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -610,6 +613,243 @@ START_TEST(test_transport_stopping_a_remote_actor_stops_only_it)
 }
 END_TEST
 
+/* --- identifying the node at a URL ------------------------------------ */
+
+/* Sends a LINK_REQUEST claiming node id `node` to the front door at url
+ * and returns the answer's decoded refusal (asserts it is one). */
+static lm_link_refuse_msg
+door_ask(const char *url, uint32_t node, lm_msg **keep)
+{
+    nng_socket req;
+    nng_msg *nm;
+    lm_msg *m;
+    lm_error err;
+    lm_link_refuse_msg rf;
+    lm_link_request_msg rq = {node, 42, lm_str_c("tcp://127.0.0.1:1"), LM_PROTO_VERSION};
+
+    ck_assert_int_eq(nng_req0_open(&req), 0);
+    nng_socket_set_ms(req, NNG_OPT_RECVTIMEO, WAIT_MS);
+    ck_assert_int_eq(nng_dial(req, url, NULL, 0), 0);
+    ck_assert_int_eq(
+        lm_proto_encode(LM_MT_LINK_REQUEST, (lm_addr){node, 0}, (lm_addr){0, 0}, &rq, &m), LM_OK);
+    ck_assert_int_eq(lm_msg_to_nng(m, &nm), LM_OK);
+    ck_assert_int_eq(nng_sendmsg(req, nm, 0), 0);
+    ck_assert_int_eq(nng_recvmsg(req, &nm, 0), 0);
+    nng_close(req);
+    ck_assert_int_eq(lm_msg_from_nng(nm, &m), LM_OK);
+    ck_assert_int_eq(lm_proto_parse_envelope(m, 1 << 20, &err), LM_OK);
+    ck_assert_int_eq(lm_decode_link_refuse(m, &rf, &err), LM_OK);
+    *keep = m; /* rf points into it */
+    return rf;
+}
+
+/* A node's front door tells its id, over tcp and ipc, without an error in
+ * the log; a request claiming the door's own id is still refused as a
+ * clash. */
+START_TEST(test_transport_identify_names_the_node)
+{
+    char url2[200], logpath[256], logtext[8192] = {0};
+    uint32_t node = 0;
+    lm_error err;
+    lm_msg *m;
+    lm_link_refuse_msg rf;
+    lm_link_info li;
+    FILE *lf;
+    size_t n;
+
+    snprintf(logpath, sizeof(logpath), "%s/node.log", dir);
+    lm_log_opts lo = {LM_LOG_WARN, LM_LOG_TEXT, false, false, logpath};
+    ck_assert_int_eq(lm_log_configure(&lo, NULL), LM_OK);
+    start_local("tcp://127.0.0.1:0", 30000, 0);
+    ck_assert_msg(lm_transport_identify(lm_transport_url(tr), WAIT_MS, &node, &err) == LM_OK, "%s",
+                  err.msg);
+    ck_assert_uint_eq(node, 1);
+    /* again: asking twice is fine */
+    node = 0;
+    ck_assert_int_eq(lm_transport_identify(lm_transport_url(tr), WAIT_MS, &node, &err), LM_OK);
+    ck_assert_uint_eq(node, 1);
+    /* what the door answers, exactly */
+    rf = door_ask(lm_transport_url(tr), 0, &m);
+    ck_assert_uint_eq(rf.node, 1);
+    ck_assert_int_eq(rf.code, LM_OK);
+    ck_assert(rf.reason.len == 8 && memcmp(rf.reason.ptr, "identify", 8) == 0);
+    lm_msg_release(m);
+    /* no link was made for the asker */
+    ck_assert_int_eq(lm_transport_link_info(tr, 0, &li), LM_ENOTFOUND);
+    /* a peer process over ipc */
+    snprintf(url2, sizeof(url2), "ipc://%s/n2.sock", dir);
+    ck_assert_int_eq(lm_peer_start(&peer, 2, url2, NULL, WAIT_MS), 0);
+    node = 0;
+    ck_assert_msg(lm_transport_identify(peer.url, WAIT_MS, &node, &err) == LM_OK, "%s", err.msg);
+    ck_assert_uint_eq(node, 2);
+    /* claiming the door's own id is still a clash, and logged as one */
+    rf = door_ask(lm_transport_url(tr), 1, &m);
+    ck_assert_uint_eq(rf.node, 1);
+    ck_assert_int_eq(rf.code, LM_EADDRINUSE);
+    lm_msg_release(m);
+    lf = fopen(logpath, "r");
+    ck_assert_ptr_nonnull(lf);
+    n = fread(logtext, 1, sizeof(logtext) - 1, lf);
+    fclose(lf);
+    logtext[n] = '\0';
+    ck_assert_msg(strstr(logtext, "claims node id 1, which is ours") != NULL, "log: %s", logtext);
+    ck_assert_msg(strstr(logtext, "claims node id 0") == NULL, "log: %s", logtext);
+    ck_assert_msg(strstr(logtext, "identify") == NULL, "log: %s", logtext);
+}
+END_TEST
+
+/* A free tcp port of the loopback (bound, then closed again). */
+static int
+free_port(void)
+{
+    nng_socket s;
+    nng_listener l;
+    int port;
+
+    ck_assert_int_eq(nng_rep0_open(&s), 0);
+    ck_assert_int_eq(nng_listen(s, "tcp://127.0.0.1:0", &l, 0), 0);
+    ck_assert_int_eq(nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port), 0);
+    nng_close(s);
+    return port;
+}
+
+/* Nobody at the URL: LM_ETIMEDOUT after about the timeout; a bad URL is
+ * LM_EINVAL at once. */
+START_TEST(test_transport_identify_nobody_times_out)
+{
+    char url[200];
+    uint32_t node = 77;
+    lm_error err;
+    int64_t t0, took;
+    const int timeout = 400;
+
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", free_port());
+    t0 = lm_test_now_ms();
+    ck_assert_int_eq(lm_transport_identify(url, timeout, &node, &err), LM_ETIMEDOUT);
+    took = lm_test_now_ms() - t0;
+    ck_assert_msg(took >= timeout - 20 && took < timeout + 2000 * lm_test_slowdown(),
+                  "took %lld ms", (long long)took);
+    ck_assert_msg(strstr(err.msg, url) != NULL && strstr(err.msg, "no answer") != NULL, "%s",
+                  err.msg);
+    ck_assert_uint_eq(node, 77);
+    snprintf(url, sizeof(url), "ipc://%s/nobody.sock", dir);
+    ck_assert_int_eq(lm_transport_identify(url, timeout, &node, &err), LM_ETIMEDOUT);
+    ck_assert_int_eq(lm_transport_identify("http://127.0.0.1:1", timeout, &node, &err), LM_EINVAL);
+    ck_assert_msg(strstr(err.msg, "http://127.0.0.1:1") != NULL, "%s", err.msg);
+    ck_assert_int_eq(lm_transport_identify("tcp://127.0.0.1", timeout, &node, &err), LM_EINVAL);
+    ck_assert_int_eq(lm_transport_identify(NULL, timeout, &node, &err), LM_EINVAL);
+    ck_assert_uint_eq(node, 77);
+}
+END_TEST
+
+/* A fake front door: answers each request with the next canned reply. */
+typedef struct fake_door {
+    nng_socket s;
+    nng_msg *replies[4];
+    int n;
+} fake_door;
+
+static void *
+fake_door_main(void *arg)
+{
+    fake_door *d = arg;
+    for (int i = 0; i < d->n; i++) {
+        nng_msg *nm;
+        if (nng_recvmsg(d->s, &nm, 0) != 0) {
+            break;
+        }
+        nng_msg_free(nm);
+        if (nng_sendmsg(d->s, d->replies[i], 0) != 0) {
+            nng_msg_free(d->replies[i]);
+        }
+        d->replies[i] = NULL;
+    }
+    return NULL;
+}
+
+static nng_msg *
+canned(uint32_t type, const void *payload)
+{
+    lm_msg *m;
+    nng_msg *nm;
+    ck_assert_int_eq(lm_proto_encode(type, (lm_addr){7, 0}, (lm_addr){0, 0}, payload, &m), LM_OK);
+    ck_assert_int_eq(lm_msg_to_nng(m, &nm), LM_OK);
+    return nm;
+}
+
+/* Answers other than a node's id: a version refusal or a message of
+ * another protocol version is LM_EVERSION; garbage is LM_EPROTO; another
+ * refusal is LM_ETRANSPORT. */
+START_TEST(test_transport_identify_reports_bad_answers)
+{
+    fake_door d = {.n = 4};
+    nng_listener l;
+    pthread_t th;
+    char url[100];
+    uint32_t node = 77;
+    lm_error err;
+    int port;
+    lm_link_refuse_msg ver = {7, LM_EVERSION, lm_str_c("protocol version 2, this node speaks 9")};
+    lm_link_refuse_msg other = {7, LM_EADDRINUSE, lm_str_c("node id clash")};
+    nng_msg *nm;
+
+    d.replies[0] = canned(LM_MT_LINK_REFUSE, &ver);
+    /* the same with the envelope's version changed (its first bytes are
+     * a fixarray header, then the version as a positive fixint) */
+    d.replies[1] = canned(LM_MT_LINK_REFUSE, &ver);
+    ck_assert_uint_eq(((uint8_t *)nng_msg_body(d.replies[1]))[1], LM_PROTO_VERSION);
+    ((uint8_t *)nng_msg_body(d.replies[1]))[1] = 9;
+    ck_assert_int_eq(nng_msg_alloc(&nm, 0), 0);
+    ck_assert_int_eq(nng_msg_append(nm, "not laminar", 11), 0);
+    d.replies[2] = nm;
+    d.replies[3] = canned(LM_MT_LINK_REFUSE, &other);
+    ck_assert_int_eq(nng_rep0_open(&d.s), 0);
+    ck_assert_int_eq(nng_listen(d.s, "tcp://127.0.0.1:0", &l, 0), 0);
+    ck_assert_int_eq(nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port), 0);
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
+    ck_assert_int_eq(pthread_create(&th, NULL, fake_door_main, &d), 0);
+    ck_assert_int_eq(lm_transport_identify(url, WAIT_MS, &node, &err), LM_EVERSION);
+    ck_assert_msg(strstr(err.msg, url) != NULL && strstr(err.msg, "speaks 9") != NULL, "%s",
+                  err.msg);
+    ck_assert_int_eq(lm_transport_identify(url, WAIT_MS, &node, &err), LM_EVERSION);
+    ck_assert_int_eq(lm_transport_identify(url, WAIT_MS, &node, &err), LM_EPROTO);
+    ck_assert_int_eq(lm_transport_identify(url, WAIT_MS, &node, &err), LM_ETRANSPORT);
+    ck_assert_msg(strstr(err.msg, "node id clash") != NULL, "%s", err.msg);
+    ck_assert_uint_eq(node, 77);
+    pthread_join(th, NULL);
+    nng_close(d.s);
+}
+END_TEST
+
+/* Identifying both nodes, before and while they link, changes nothing:
+ * one link comes up and carries messages. */
+START_TEST(test_transport_identify_does_not_disturb_links)
+{
+    uint32_t node = 0;
+    lm_error err;
+    lm_link_info li;
+
+    start_local("tcp://127.0.0.1:0", 30000, 0);
+    ck_assert_int_eq(lm_peer_start(&peer, 2, "tcp://127.0.0.1:0", NULL, WAIT_MS), 0);
+    ck_assert_int_eq(lm_transport_identify(peer.url, WAIT_MS, &node, &err), LM_OK);
+    ck_assert_uint_eq(node, 2);
+    ck_assert_int_eq(lm_transport_identify(lm_transport_url(tr), WAIT_MS, &node, &err), LM_OK);
+    ck_assert_uint_eq(node, 1);
+    ck_assert_int_eq(lm_transport_add_route(tr, 2, peer.url), LM_OK);
+    wait_status(2, true);
+    exchange(peer.echo, 20);
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(lm_transport_identify(peer.url, WAIT_MS, &node, &err), LM_OK);
+        ck_assert_uint_eq(node, 2);
+    }
+    exchange(peer.echo, 20);
+    ck_assert_int_eq(lm_transport_link_info(tr, 2, &li), LM_OK);
+    ck_assert(li.up);
+    ck_assert_uint_eq(li.ups, 1);
+    ck_assert_int_eq(lm_transport_link_info(tr, 0, &li), LM_ENOTFOUND);
+}
+END_TEST
+
 Suite *
 transport_suite(void)
 {
@@ -629,6 +869,10 @@ transport_suite(void)
     tcase_add_test(tc, test_transport_bad_hello_and_wrong_node_are_refused);
     tcase_add_test(tc, test_transport_retries_do_not_hold_messages_forever);
     tcase_add_test(tc, test_transport_stopping_a_remote_actor_stops_only_it);
+    tcase_add_test(tc, test_transport_identify_names_the_node);
+    tcase_add_test(tc, test_transport_identify_nobody_times_out);
+    tcase_add_test(tc, test_transport_identify_reports_bad_answers);
+    tcase_add_test(tc, test_transport_identify_does_not_disturb_links);
     suite_add_tcase(s, tc);
     return s;
 }
