@@ -39,6 +39,13 @@
 #define LM_JOB_CANCELED 4
 #define LM_JOB_STOPPED  5 /* stopped after a savepoint */
 
+/* API_CALL ops: which REST request an actor is asked to answer. */
+#define LM_API_OP_WORKERS         1 /* GET /workers (scheduler) */
+#define LM_API_OP_PIPELINE_CREATE 2 /* POST /pipelines, body (pipeline manager) */
+#define LM_API_OP_PIPELINE_STOP   3 /* PATCH /pipelines/{id} {stop} (pipeline manager, job) */
+#define LM_API_OP_PIPELINE_DELETE 4 /* DELETE /pipelines/{id} (pipeline manager) */
+#define LM_API_OP_JOB_GET         5 /* GET /jobs/{id} (job controller) */
+
 /* The epoch of the job's end: CHECKPOINT_DONE for it tells the subtasks
  * that every subtask has consumed all its input, so what sinks hold for
  * the end may be committed; each answers with a CHECKPOINT_ACK for it. */
@@ -180,5 +187,39 @@ void lm_proto_fini(uint32_t type, void *payload);
 #undef LM_MSG
 #undef LM_FIELD
 #undef LM_MSG_END
+
+/* --- address lists -------------------------------------------------------
+ * Several payloads carry a list of actor addresses in one BIN field, 12
+ * bytes each: node u32 then actor u64, little-endian. */
+#define LM_ADDR_WIRE_SIZE 12
+
+/* Writes n addresses to p (n * LM_ADDR_WIRE_SIZE bytes). */
+static inline void
+lm_addr_list_put(uint8_t *p, const lm_addr *a, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++, p += LM_ADDR_WIRE_SIZE) {
+        for (int k = 0; k < 4; k++) {
+            p[k] = (uint8_t)(a[i].node >> (8 * k));
+        }
+        for (int k = 0; k < 8; k++) {
+            p[4 + k] = (uint8_t)(a[i].actor >> (8 * k));
+        }
+    }
+}
+
+/* Reads address i of the list in b (the caller checks i < b.len / 12). */
+static inline lm_addr
+lm_addr_list_get(lm_bytes b, uint32_t i)
+{
+    const uint8_t *p = b.ptr + (size_t)i * LM_ADDR_WIRE_SIZE;
+    lm_addr a = {0, 0};
+    for (int k = 0; k < 4; k++) {
+        a.node |= (uint32_t)p[k] << (8 * k);
+    }
+    for (int k = 0; k < 8; k++) {
+        a.actor |= (uint64_t)p[4 + k] << (8 * k);
+    }
+    return a;
+}
 
 #endif /* LM_PROTO_H */

@@ -174,6 +174,14 @@ static const cfg_key keys[] = {
           "controller RPC listen URL"),
     K_DUR("controller.heartbeat_timeout", controller.heartbeat_timeout_ms, "10s", 1, NULL,
           "a worker silent this long is presumed dead"),
+    K_INT("controller.restart_limit", controller.restart_limit, "10", 0, 1000000, NULL,
+          "restarts of a failing job before it is failed"),
+    K_DUR("controller.restart_backoff", controller.restart_backoff_ms, "1s", 1, NULL,
+          "delay before a job's first restart; it doubles with each restart"),
+    K_DUR("controller.restart_backoff_max", controller.restart_backoff_max_ms, "1m", 1, NULL,
+          "longest delay between restarts"),
+    K_DUR("controller.deploy_timeout", controller.deploy_timeout_ms, "30s", 1, NULL,
+          "a job not running this long after its slots were granted is restarted"),
 };
 
 #define NKEYS        (sizeof(keys) / sizeof(keys[0]))

@@ -141,8 +141,12 @@ typedef struct lm_config {
         int64_t heartbeat_interval_ms; /* worker.heartbeat_interval */
     } worker;
     struct {
-        char *rpc_url;                /* controller.rpc_url: control RPC listen URL */
-        int64_t heartbeat_timeout_ms; /* controller.heartbeat_timeout: worker presumed dead */
+        char *rpc_url;                  /* controller.rpc_url: control RPC listen URL */
+        int64_t heartbeat_timeout_ms;   /* controller.heartbeat_timeout: worker presumed dead */
+        int64_t restart_limit;          /* controller.restart_limit: restarts before failed */
+        int64_t restart_backoff_ms;     /* controller.restart_backoff: first restart delay */
+        int64_t restart_backoff_max_ms; /* controller.restart_backoff_max: longest delay */
+        int64_t deploy_timeout_ms;      /* controller.deploy_timeout: grant to running */
     } controller;
 } lm_config;
 

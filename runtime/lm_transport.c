@@ -100,6 +100,7 @@ typedef struct monitor {
 struct lm_transport {
     lm_rt *rt;                  /* the runtime it serves */
     lm_addr actor;              /* the transport actor */
+    _Atomic uint64_t desk;      /* actor id of the node's desk (lm_transport_set_desk); 0: none */
     lm_actor *self;             /* set in init, used on its loop */
     uint32_t me;                /* this node */
     char url[512];              /* front door as bound */
@@ -1093,6 +1094,7 @@ receive(lm_transport *t, link *l, nng_msg *nm)
     const uint8_t *b = nng_msg_body(nm);
     lm_msg *m;
     lm_error err;
+    uint64_t desk;
     int rv;
 
     nng_pipe pipe = nng_msg_get_pipe(nm);
@@ -1171,6 +1173,13 @@ receive(lm_transport *t, link *l, nng_msg *nm)
             }
         }
         lm_msg_release(m);
+    } else if (m->dst.actor == 0 &&
+               (desk = atomic_load_explicit(&t->desk, memory_order_acquire)) != 0) {
+        /* For the node itself: its desk answers (the sender learns the
+         * desk's own address from the answer). */
+        if ((rv = lm_deliver(t->rt, (lm_addr){t->me, desk}, m)) != LM_OK) {
+            bounce(t, l, m, rv, "the node's desk is gone");
+        }
     } else if (m->dst.actor == 0) {
         LM_LOG(LM_LOG_WARN, "link to node %u: unexpected %s for the node dropped", l->node,
                lm_proto_type_name(m->type));
@@ -1563,6 +1572,13 @@ lm_transport_add_route(lm_transport *t, uint32_t node, const char *url)
         }
     }
     return LM_OK;
+}
+
+void
+lm_transport_set_desk(lm_transport *t, lm_addr desk)
+{
+    /* release: a receive that sees the id sees a live actor's address */
+    atomic_store_explicit(&t->desk, desk.actor, memory_order_release);
 }
 
 int

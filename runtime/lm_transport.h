@@ -84,6 +84,14 @@ const char *lm_transport_url(const lm_transport *t);
  * LM_EINVAL (bad URL, node 0 or this node), LM_ENOMEM. */
 int lm_transport_add_route(lm_transport *t, uint32_t node, const char *url);
 
+/* Makes desk (an actor of this node) the node's desk: messages from other
+ * nodes addressed to the node itself ({node, 0}), other than the PING the
+ * transport answers, are delivered to it, so a peer that knows only the
+ * node (lm_transport_identify) can reach a service there; the answer
+ * tells it the desk's address. LM_ADDR_NONE removes the desk (such
+ * messages are then dropped and logged). Any thread. */
+void lm_transport_set_desk(lm_transport *t, lm_addr desk);
+
 /* Sends NODE_STATUS to watcher whenever the link to node (0 = any node)
  * goes up or down. Returns LM_OK or LM_ENOMEM. */
 int lm_transport_monitor(lm_transport *t, uint32_t node, lm_addr watcher);

@@ -147,8 +147,8 @@ jstr(const char *s)
     return j;
 }
 
-static const char *
-status_code_name(int status)
+const char *
+lm_api_status_name(int status)
 {
     switch (status) {
     case 400: return "invalid_request";
@@ -288,7 +288,7 @@ send_resp(struct evhttp_request *ev, lm_api_resp *resp, const char *allow)
 
     if (resp->body == NULL) {
         if (status >= 400) {
-            lm_api_error(resp, status, status_code_name(status), "%s",
+            lm_api_error(resp, status, lm_api_status_name(status), "%s",
                          status == 500 ? "internal error" : "request failed");
         } else {
             resp->body = json_object();
@@ -702,7 +702,8 @@ on_request(struct evhttp_request *ev, void *arg)
             if (resp.status == 200) {
                 resp.status = 500;
             }
-            lm_api_error(&resp, resp.status, status_code_name(resp.status), "%s", lm_strerror(rv));
+            lm_api_error(&resp, resp.status, lm_api_status_name(resp.status), "%s",
+                         lm_strerror(rv));
         } else if (resp.status < 400) {
             resp.status = lm_api_code_status(rv) == 200 ? 500 : lm_api_code_status(rv);
         }

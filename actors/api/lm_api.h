@@ -197,6 +197,11 @@ void lm_api_error_set(lm_api_resp *resp, const char *key, json_t *value);
 int lm_api_status_code(int status);
 int lm_api_code_status(int code);
 
+/* The error code word of an HTTP status: "invalid_request" (400),
+ * "not_found", "method_not_allowed", "conflict" (409), "too_large",
+ * "unavailable" (503), "timeout" (504), else "internal". */
+const char *lm_api_status_name(int status);
+
 /* --- deferred answers -------------------------------------------------- */
 
 /* A request kept open by lm_api_defer, to be answered later. */

@@ -65,8 +65,8 @@ diag_context(const lm_sql_diag *d, const char *text, size_t len)
     return out;
 }
 
-static int
-sql_error(lm_api_resp *resp, int rv, const lm_sql_diag *d, const char *text, size_t len)
+int
+lm_api_v1_sql_error(lm_api_resp *resp, int rv, const lm_sql_diag *d, const char *text, size_t len)
 {
     char *ctx;
 
@@ -123,7 +123,7 @@ pipelines_validate(const lm_api_req *req, lm_api_resp *resp, void *arg)
     }
     memset(&d, 0, sizeof(d));
     if ((rv = lm_sql_compile(text, len, &so, &plan, &checkpoint_ms, &d)) != LM_OK) {
-        return sql_error(resp, rv, &d, text, len);
+        return lm_api_v1_sql_error(resp, rv, &d, text, len);
     }
     if ((f = open_memstream(&explain, &explain_len)) == NULL) {
         json_decref(plan);
@@ -137,7 +137,7 @@ pipelines_validate(const lm_api_req *req, lm_api_resp *resp, void *arg)
     if (rv != LM_OK) {
         free(explain);
         json_decref(plan);
-        return sql_error(resp, rv, &d, text, len);
+        return lm_api_v1_sql_error(resp, rv, &d, text, len);
     }
     body = json_pack("{s:o, s:s}", "plan", plan, "explain", explain != NULL ? explain : "");
     free(explain);

@@ -21,9 +21,18 @@
 #define LM_API_V1_H
 
 #include "lm_api.h"
+#include "lm_sql.h"
 
 /* Adds the routes above to api. Returns LM_OK or what lm_api_route
  * returns (LM_EEXIST when they are there already, LM_ENOMEM). */
 int lm_api_v1_register(lm_api *api);
+
+/* Makes resp the answer to a failed lm_sql_compile or lm_sql_explain of
+ * text: for rv == LM_EINVAL, 400 invalid_sql with d's message and, when d
+ * has a place, "line", "column" and "context" as above; else 500
+ * internal. Returns the LM_E* code of the status. For every endpoint that
+ * compiles SQL. */
+int lm_api_v1_sql_error(lm_api_resp *resp, int rv, const lm_sql_diag *d, const char *text,
+                        size_t len);
 
 #endif /* LM_API_V1_H */
