@@ -127,8 +127,12 @@ START_TEST(test_config_defaults)
     ck_assert_int_eq(cfg.worker.heartbeat_interval_ms, 1000);
     ck_assert_str_eq(cfg.controller.rpc_url, "tcp://127.0.0.1:9000");
     ck_assert_int_eq(cfg.controller.heartbeat_timeout_ms, 10000);
+    ck_assert_int_eq(cfg.controller.restart_limit, 10);
+    ck_assert_int_eq(cfg.controller.restart_backoff_ms, 1000);
+    ck_assert_int_eq(cfg.controller.restart_backoff_max_ms, 60000);
+    ck_assert_int_eq(cfg.controller.deploy_timeout_ms, 30000);
 
-    ck_assert_uint_eq(lm_config_key_count(), 42);
+    ck_assert_uint_eq(lm_config_key_count(), 46);
     ck_assert_ptr_null(lm_config_key_name(lm_config_key_count()));
     for (size_t i = 0; i < lm_config_key_count(); i++) {
         ck_assert_ptr_nonnull(lm_config_key_doc(i));
