@@ -787,20 +787,6 @@ static const struct {
 
 /* --- answering --------------------------------------------------------------- */
 
-static const char *
-status_name(int status)
-{
-    switch (status) {
-    case 400: return "invalid_request";
-    case 404: return "not_found";
-    case 409: return "conflict";
-    case 413: return "too_large";
-    case 503: return "unavailable";
-    case 504: return "timeout";
-    default: return "internal";
-    }
-}
-
 /* Sends the answers a call asked for: result (borrowed) on success, else
  * code and msg. */
 static void
@@ -832,7 +818,7 @@ answer(ms_state *st, lm_addr to, const lm_ms_call_msg *mc, int status, int code,
             if (hs < 400) {
                 hs = 500;
             }
-            rv = lm_api_complete_error(p, hs, status_name(hs), "%s", msg);
+            rv = lm_api_complete_error(p, hs, lm_api_status_name(hs), "%s", msg);
         }
         if (rv != LM_OK) {
             LM_LOG(LM_LOG_DEBUG, "%.*s: the REST request is gone: %s", (int)mc->op.len, mc->op.ptr,
