@@ -34,11 +34,11 @@
     X(nexmark_oracle)                                                                              \
     X(recovery)                                                                                    \
     X(distributed)                                                                                 \
+    X(jobstats)                                                                                    \
     X(sql_parse)                                                                                   \
     X(sql_errors)                                                                                  \
     X(sql_plan)                                                                                    \
     X(metastore)                                                                                   \
-    X(ms_actor)                                                                                    \
     X(api)
 
 #define LM_SUITE_DECL(name) Suite *name##_suite(void);

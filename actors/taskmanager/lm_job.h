@@ -84,6 +84,8 @@ typedef struct lm_subtask_arg {
     lm_job *job;      /* a reference, which the subtask takes over (and drops at its end) */
     uint32_t chain;   /* chain index */
     uint32_t subtask; /* subtask index */
+    lm_addr tm;       /* the task manager spawning it (here; job->tm is the coordinator):
+                         gets its final per-operator counters */
 } lm_subtask_arg;
 
 extern const lm_actor_type lm_subtask_type;

@@ -24,6 +24,12 @@
  *
  * Sources produce a batch per WAKE the subtask sends itself, so that other
  * actors on the loop run between batches.
+ *
+ * Counters. JOB_STATS (passed on by the task manager with the asker as
+ * its source) is answered with JOB_STATS_REPLY: rows in and out of each
+ * operator of the chain. Once the subtask has ended (or when it stops
+ * before that), it sends its final counters in the same form to the task
+ * manager that spawned it, which answers for it from then on.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -85,6 +91,8 @@ typedef struct lm_subtask lm_subtask;
 
 struct lm_subtask {
     lm_job *job;     /* shared */
+    lm_addr tm;      /* the task manager that spawned me (gets my final counters) */
+    bool stats_sent; /* it has them */
     lm_chain *chain; /* my chain */
     uint32_t index;  /* my subtask index */
     lm_actor *self;  /* my actor */
@@ -760,6 +768,54 @@ maybe_aligned(lm_subtask *st)
     return LM_OK;
 }
 
+/* --- counters ---------------------------------------------------------- */
+
+/* Sends JOB_STATS_REPLY with the chain's counters to dst: per operator,
+ * its plan index, the rows it received and the rows it emitted (a source
+ * receives none: its rows in are the rows it produced). */
+static int
+send_stats(lm_subtask *st, lm_addr dst, lm_str job, uint64_t seq)
+{
+    uint8_t *ops = malloc((size_t)st->nops * 20 + 1);
+    lm_job_stats_reply_msg r = {job, seq, st->chain->index, st->index, {ops, st->nops * 20}};
+    int rv;
+
+    if (ops == NULL) {
+        return LM_ENOMEM;
+    }
+    for (uint32_t k = 0; k < st->nops; k++) {
+        const lm_op_stats *os = &st->ops[k].stats;
+        uint64_t in = k == 0 && st->source ? os->rows_out : os->rows_in;
+        uint8_t *p = ops + 20 * k;
+        for (int b = 0; b < 4; b++) {
+            p[b] = (uint8_t)(st->chain->ops[k] >> (8 * b));
+        }
+        for (int b = 0; b < 8; b++) {
+            p[4 + b] = (uint8_t)(in >> (8 * b));
+            p[12 + b] = (uint8_t)(os->rows_out >> (8 * b));
+        }
+    }
+    rv = lm_tell(st->self, dst, LM_MT_JOB_STATS_REPLY, &r);
+    free(ops);
+    return rv;
+}
+
+/* The final counters go to the task manager, once. */
+static void
+send_final_stats(lm_subtask *st)
+{
+    int rv;
+
+    if (st->stats_sent || st->tm.actor == 0) {
+        return;
+    }
+    st->stats_sent = true;
+    if ((rv = send_stats(st, st->tm, lm_str_c(st->job->id), 0)) != LM_OK) {
+        LM_LOG(LM_LOG_DEBUG, "%s[%u]: cannot hand in the final counters: %s", st->label, st->index,
+               lm_strerror(rv));
+    }
+}
+
 /* All inputs (or the source) ended: flush and send END_OF_STREAM. */
 static int
 finish(lm_subtask *st)
@@ -801,6 +857,8 @@ finish(lm_subtask *st)
         done.bad_rows += st->ops[i].stats.bad_rows;
         done.expr_errors += st->ops[i].stats.expr_errors;
     }
+    /* counters first: the job may be over once the coordinator has heard */
+    send_final_stats(st);
     if ((rv = lm_tell(st->self, st->job->tm, LM_MT_SUBTASK_DONE, &done)) != LM_OK) {
         LM_LOG(LM_LOG_WARN, "%s[%u]: cannot report the end: %s", st->label, st->index,
                lm_strerror(rv));
@@ -1148,6 +1206,7 @@ st_init(lm_actor *self, void *arg)
         return LM_ENOMEM;
     }
     st->job = job;
+    st->tm = a.tm;
     st->chain = c;
     st->index = a.subtask;
     st->self = self;
@@ -1210,6 +1269,15 @@ st_handle(lm_actor *self, lm_msg *m)
     lm_subtask *st = lm_actor_state(self);
     int rv;
 
+    if (m->type == LM_MT_JOB_STATS) {
+        lm_job_stats_msg q;
+        if (lm_decode_job_stats(m, &q, NULL) == LM_OK &&
+            (rv = send_stats(st, m->src, q.job, q.seq)) != LM_OK) {
+            LM_LOG(LM_LOG_DEBUG, "%s[%u]: cannot answer JOB_STATS: %s", st->label, st->index,
+                   lm_strerror(rv));
+        }
+        return LM_OK;
+    }
     if (!st->started && m->type != LM_MT_START) {
         /* Data from a subtask that started before us: keep it in order. */
         if (m->type == LM_MT_BATCH || m->type == LM_MT_WATERMARK || m->type == LM_MT_BARRIER ||
@@ -1342,6 +1410,7 @@ st_fini(lm_actor *self)
 {
     lm_subtask *st = lm_actor_state(self);
     if (st != NULL) {
+        send_final_stats(st); /* stopped before the end (cancel, failure) */
         free_state(st);
     }
 }

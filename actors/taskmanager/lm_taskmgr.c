@@ -22,6 +22,25 @@
 #define TAG_HEARTBEAT  2 /* liveness of the other task managers of distributed jobs */
 #define HEARTBEAT_MS   250
 #define LOST_MS        3000 /* a node that answers no PING for this long is lost */
+#define KEEP_ENDED     16   /* counters of ended jobs kept for JOB_STATS */
+
+/* One subtask of this node, for JOB_STATS. */
+typedef struct tm_sub {
+    uint32_t chain, index; /* which */
+    lm_addr addr;          /* the subtask actor */
+    uint8_t *ops;          /* its final counters (JOB_STATS_REPLY form); NULL while it runs */
+    uint32_t len;          /* bytes at ops */
+} tm_sub;
+
+/* The subtasks of one job this node runs (all of a job deployed here, or
+ * the share of one hosted here), kept KEEP_ENDED jobs past its end. */
+typedef struct tm_stats {
+    struct tm_stats *next; /* newer first */
+    char *job;             /* job id */
+    tm_sub *subs;
+    uint32_t nsubs, cap;
+    bool ended; /* every subtask here has exited: answers come from ops only */
+} tm_stats;
 
 /* Another task manager running part of a job this one coordinates. */
 typedef struct tm_worker {
@@ -64,6 +83,7 @@ typedef struct tm_job {
     tm_worker *workers; /* the others, workers 1.. */
     uint32_t nworkers;  /* how many others */
     uint32_t pending;   /* SPAWNED still to come */
+    tm_stats *stats;    /* counters of its subtasks here (in tm_state.stats) */
 } tm_job;
 
 /* Part of a job another task manager coordinates, run here. */
@@ -73,11 +93,13 @@ typedef struct tm_hosted {
     lm_addr coord;   /* the coordinating task manager */
     uint32_t live;   /* subtasks here not yet exited */
     int64_t seen_ms; /* when the coordinator's node last answered */
+    tm_stats *stats; /* counters of its subtasks here (in tm_state.stats) */
 } tm_hosted;
 
 typedef struct tm_state {
     tm_job *jobs;
     tm_hosted *hosted;
+    tm_stats *stats;    /* per job run here, newest first */
     uint64_t heartbeat; /* timer while distributed jobs exist, 0: none */
     uint64_t ping_seq;
 } tm_state;
@@ -88,6 +110,139 @@ now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- counters (JOB_STATS) ---------------------------------------------- */
+
+static void
+stats_free(tm_stats *r)
+{
+    for (uint32_t i = 0; i < r->nsubs; i++) {
+        free(r->subs[i].ops);
+    }
+    free(r->subs);
+    free(r->job);
+    free(r);
+}
+
+static tm_stats *
+stats_find(tm_state *s, const char *id, size_t len)
+{
+    for (tm_stats *r = s->stats; r != NULL; r = r->next) {
+        if (strlen(r->job) == len && memcmp(r->job, id, len) == 0) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* A record for the n subtasks of job id this node is about to spawn (an
+ * ended record of an earlier job of that id goes). NULL when out of
+ * memory: the job then runs without one. */
+static tm_stats *
+stats_new(tm_state *s, const char *id, uint32_t n)
+{
+    tm_stats *r = calloc(1, sizeof(*r)), *old = stats_find(s, id, strlen(id));
+
+    if (old != NULL && old->ended) {
+        tm_stats **pp;
+        for (pp = &s->stats; *pp != old; pp = &(*pp)->next) {
+        }
+        *pp = old->next;
+        stats_free(old);
+    }
+    if (r == NULL || (r->job = strdup(id)) == NULL ||
+        (r->subs = calloc(n + 1, sizeof(tm_sub))) == NULL) {
+        if (r != NULL) {
+            free(r->job);
+            free(r);
+        }
+        LM_LOG(LM_LOG_WARN, "job %s: out of memory: no counters for JOB_STATS", id);
+        return NULL;
+    }
+    r->cap = n;
+    r->next = s->stats;
+    s->stats = r;
+    return r;
+}
+
+/* The record's job is over here: keep it (for pollers) among the last
+ * KEEP_ENDED. */
+static void
+stats_end(tm_state *s, tm_stats *r)
+{
+    uint32_t kept = 0;
+
+    if (r == NULL) {
+        return;
+    }
+    r->ended = true;
+    for (tm_stats **pp = &s->stats; *pp != NULL;) {
+        tm_stats *x = *pp;
+        if (x->ended && ++kept > KEEP_ENDED) {
+            *pp = x->next;
+            stats_free(x);
+        } else {
+            pp = &x->next;
+        }
+    }
+}
+
+/* A subtask of ours handed in its final counters. */
+static void
+stats_final(tm_state *s, lm_msg *m)
+{
+    lm_job_stats_reply_msg rp;
+    uint8_t *ops;
+
+    if (lm_decode_job_stats_reply(m, &rp, NULL) != LM_OK || rp.ops.len % 20 != 0) {
+        return;
+    }
+    for (tm_stats *r = s->stats; r != NULL; r = r->next) {
+        for (uint32_t i = 0; i < r->nsubs; i++) {
+            tm_sub *sb = &r->subs[i];
+            if (!lm_addr_eq(sb->addr, m->src)) {
+                continue;
+            }
+            if ((ops = malloc(rp.ops.len + 1)) == NULL) {
+                return;
+            }
+            memcpy(ops, rp.ops.ptr, rp.ops.len);
+            free(sb->ops);
+            sb->ops = ops;
+            sb->len = rp.ops.len;
+            return;
+        }
+    }
+}
+
+/* JOB_STATS: the subtasks still running answer the asker themselves (the
+ * message goes on with the asker as its source); for those that ended,
+ * this task manager answers from their final counters. */
+static void
+job_stats(lm_actor *self, tm_state *s, lm_msg *m)
+{
+    lm_job_stats_msg q;
+    tm_stats *r;
+
+    if (lm_decode_job_stats(m, &q, NULL) != LM_OK) {
+        return;
+    }
+    if ((r = stats_find(s, q.job.ptr, q.job.len)) == NULL) {
+        LM_LOG(LM_LOG_DEBUG, "JOB_STATS from %u:%llu for unknown job '%.*s' ignored", m->src.node,
+               (unsigned long long)m->src.actor, (int)q.job.len, q.job.ptr);
+        return;
+    }
+    for (uint32_t i = 0; i < r->nsubs; i++) {
+        tm_sub *sb = &r->subs[i];
+        if (sb->ops != NULL) {
+            lm_job_stats_reply_msg rp = {q.job, q.seq, sb->chain, sb->index, {sb->ops, sb->len}};
+            lm_tell(self, m->src, LM_MT_JOB_STATS_REPLY, &rp);
+        } else if (!r->ended) {
+            /* gone without final counters (it failed at its start): no answer */
+            lm_rt_tell_as(lm_actor_rt(self), m->src, sb->addr, LM_MT_JOB_STATS, &q);
+        }
+    }
 }
 
 static void
@@ -181,6 +336,7 @@ maybe_free(tm_state *s, tm_job *j)
     for (pp = &s->jobs; *pp != j; pp = &(*pp)->next) {
     }
     *pp = j->next;
+    stats_end(s, j->stats);
     tm_job_free(j);
 }
 
@@ -415,6 +571,19 @@ job_make(const char *id, lm_bytes plan_bin, lm_str ckdir, uint64_t restore_epoch
     return LM_OK;
 }
 
+/* Subtasks of worker w's share of the job (nw workers). */
+static uint32_t
+share_size(const lm_job *job, uint32_t nw, uint32_t w)
+{
+    uint32_t n = 0;
+    for (uint32_t c = 0; c < job->nchains; c++) {
+        for (uint32_t i = 0; i < job->chains[c].parallelism; i++) {
+            n += i % nw == w;
+        }
+    }
+    return n;
+}
+
 /* Spawns this node's share of the job's subtasks: subtask i of every chain
  * where i mod nw is w (so forward edges stay on one node), recording
  * their addresses. *count gets how many. Subtask i goes on loop i mod
@@ -422,8 +591,8 @@ job_make(const char *id, lm_bytes plan_bin, lm_str ckdir, uint64_t restore_epoch
  * (phase one: they exist and open their operators, restoring their
  * tables; phase two, once every address is known: START). */
 static int
-spawn_share(lm_actor *self, lm_job *job, uint32_t nw, uint32_t w, uint32_t *count, char *why,
-            size_t cap)
+spawn_share(lm_actor *self, lm_job *job, uint32_t nw, uint32_t w, tm_stats *rec, uint32_t *count,
+            char *why, size_t cap)
 {
     uint32_t loops = (uint32_t)lm_rt_loop_count(lm_actor_rt(self));
 
@@ -442,13 +611,16 @@ spawn_share(lm_actor *self, lm_job *job, uint32_t nw, uint32_t w, uint32_t *coun
                 return LM_ENOMEM;
             }
             lm_job_retain(job); /* the subtask's reference */
-            *a = (lm_subtask_arg){job, c, i};
+            *a = (lm_subtask_arg){job, c, i, lm_actor_addr(self)};
             so.loop = (int)(i % loops); /* subtask i of every chain on one loop */
             if ((rv = lm_actor_spawn(self, &lm_subtask_type, a, &so, &ch->subtasks[i])) != LM_OK) {
                 lm_job_release(job);
                 free(a);
                 snprintf(why, cap, "cannot start a subtask: %s", lm_strerror(rv));
                 return rv;
+            }
+            if (rec != NULL && rec->nsubs < rec->cap) {
+                rec->subs[rec->nsubs++] = (tm_sub){c, i, ch->subtasks[i], NULL, 0};
             }
             (*count)++;
         }
@@ -596,7 +768,8 @@ deploy(lm_actor *self, tm_state *s, lm_msg *m)
         }
     }
     nw = j->nworkers + 1;
-    rv = spawn_share(self, job, nw, 0, &mine, reason, sizeof(reason));
+    j->stats = stats_new(s, id, share_size(job, nw, 0));
+    rv = spawn_share(self, job, nw, 0, j->stats, &mine, reason, sizeof(reason));
     j->nsubtasks += mine;
     j->live += mine;
     if (rv != LM_OK) {
@@ -710,7 +883,9 @@ spawn_here(lm_actor *self, tm_state *s, lm_msg *m)
         h->seen_ms = now_ms();
         h->next = s->hosted;
         s->hosted = h;
-        rv = spawn_share(self, job, sp.nworkers, sp.worker, &mine, reason, sizeof(reason));
+        h->stats = stats_new(s, id, share_size(job, sp.nworkers, sp.worker));
+        rv =
+            spawn_share(self, job, sp.nworkers, sp.worker, h->stats, &mine, reason, sizeof(reason));
         h->live = mine;
         job = NULL; /* the record holds it */
         heartbeat_need(self, s);
@@ -791,6 +966,7 @@ hosted_child_exit(lm_actor *self, tm_state *s, lm_msg *m, const lm_child_exit_ms
                     lm_tell(self, h->coord, LM_MT_CHILD_EXIT, ce);
                     if (--h->live == 0) {
                         *pp = h->next;
+                        stats_end(s, h->stats);
                         lm_job_release(h->job);
                         free(h);
                     }
@@ -895,6 +1071,8 @@ tm_handle(lm_actor *self, lm_msg *m)
     case LM_MT_SPAWNED: return spawned(self, s, m);
     case LM_MT_WIRE: return wire_here(self, s, m);
     case LM_MT_PONG: node_seen(s, m->src.node); return LM_OK;
+    case LM_MT_JOB_STATS: job_stats(self, s, m); return LM_OK;
+    case LM_MT_JOB_STATS_REPLY: stats_final(s, m); return LM_OK;
     case LM_MT_SUBTASK_DONE: {
         lm_subtask_done_msg d;
         if (lm_decode_subtask_done(m, &d, NULL) != LM_OK ||
@@ -1037,6 +1215,11 @@ tm_fini(lm_actor *self)
         s->hosted = h->next;
         lm_job_release(h->job);
         free(h);
+    }
+    while (s->stats != NULL) {
+        tm_stats *r = s->stats;
+        s->stats = r->next;
+        stats_free(r);
     }
     free(s);
 }

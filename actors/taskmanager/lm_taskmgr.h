@@ -17,6 +17,21 @@
  * observer. A job deployed with restore_epoch N starts every operator from
  * checkpoint N, which must be complete (have its metadata).
  *
+ * Counters: JOB_STATS {job, seq} asks for the live per-operator counters
+ * of a job this task manager runs (DEPLOY) or runs a share of (SPAWN).
+ * Each of its subtasks of the job here answers the asker (the source of
+ * JOB_STATS) with one JOB_STATS_REPLY {job, seq, chain, subtask, ops}:
+ * for each operator of its chain, head first, the plan operator index,
+ * the rows it received and the rows it emitted (20 bytes, little-endian;
+ * a source receives nothing: its rows in are the rows it produced; a
+ * sink emits nothing). Running subtasks answer themselves (the task
+ * manager passes the message on, keeping its source); a subtask that has
+ * ended hands its final counters to the task manager, which answers for
+ * it, also after the job is over (for the last 16 jobs that ended here),
+ * so a poller gets every subtask's latest counters, one reply per
+ * subtask of this node: a job spread over several task managers is
+ * polled at each. A JOB_STATS for a job unknown here gets no answer.
+ *
  * The distributed control plane of a later issue drives the same messages
  * from a controller; lm_job_run drives them from a thread of this process
  * (laminard run-plan, tests, benchmarks).
