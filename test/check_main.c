@@ -39,6 +39,7 @@
     X(sql_errors)                                                                                  \
     X(sql_plan)                                                                                    \
     X(metastore)                                                                                   \
+    X(ms_actor)                                                                                    \
     X(api)
 
 #define LM_SUITE_DECL(name) Suite *name##_suite(void);
