@@ -139,9 +139,9 @@ int lm_ms_call(lm_rt *rt, lm_addr src, lm_addr ms, const char *op, uint64_t tag,
 /* Decodes an MS_REPLY: its tag, code, error message (*error: a new string,
  * "" when none; free it) and result (*result: the parsed object, a new
  * reference; NULL when code != LM_OK). Any out-parameter may be NULL.
- * Returns LM_OK; LM_ETYPE when m is not an MS_REPLY; LM_EPROTO when its
- * payload or its result text is malformed; LM_ENOMEM. On error nothing
- * needs freeing. */
+ * Returns LM_OK; LM_EINVAL for a NULL m; LM_ETYPE when m is not an
+ * MS_REPLY; LM_EPROTO when its payload or its result text (not a JSON
+ * object) is malformed; LM_ENOMEM. On error nothing needs freeing. */
 int lm_ms_reply_decode(const lm_msg *m, uint64_t *tag, int *code, char **error, json_t **result);
 
 /* --- records as JSON ---------------------------------------------------
