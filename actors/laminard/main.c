@@ -1,6 +1,9 @@
 /*
  * main.c: laminard, Laminar's daemon.
  *
+ *   laminard standalone  controller and one worker in one process (the embedded default)
+ *   laminard controller  the controller: REST API, metadata store, scheduler, job controllers
+ *   laminard worker      a worker: task manager and agent, registered with a controller
  *   laminard node    run a node: the actor runtime and its front door
  *   laminard ping    measure round trips to a running node
  *   laminard config  check the configuration and print it as loaded
@@ -9,8 +12,6 @@
  *
  * Configuration comes from conf/laminar.yaml (or --config FILE, or
  * $LAMINAR_CONFIG), then LAMINAR_* variables, then --set KEY=VALUE flags.
- * The controller, worker and standalone modes of later issues join these
- * subcommands.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -34,6 +35,7 @@
 #include "lm_storage.h"
 #include "lm_taskmgr.h"
 #include "lm_transport.h"
+#include "laminard.h"
 
 #define LAMINAR_VERSION "0.1.0"
 
@@ -46,6 +48,12 @@ usage(FILE *out)
             "usage: laminard COMMAND [options]\n"
             "\n"
             "commands:\n"
+            "  standalone           controller and one worker in one process: REST API on\n"
+            "                       api.port, SQLite metadata, file:// checkpoints\n"
+            "  controller           the controller: REST API, control RPC (controller.rpc_url),\n"
+            "                       metadata store, scheduler and job controllers\n"
+            "  worker               a worker: runs jobs' subtasks; registers with the controller\n"
+            "                       at worker.controller_url\n"
             "  node                 run a node: event loops and the transport front door\n"
             "  ping NODE_ID URL     send PINGs to the node NODE_ID at URL and report round trips\n"
             "  run-plan PLAN        run a physical plan (JSON) in this process until it ends\n"
@@ -65,6 +73,9 @@ usage(FILE *out)
             "                       conf/laminar.yaml when present, else built-in defaults)\n"
             "  -s, --set KEY=VALUE  override one configuration key (repeatable)\n"
             "      --listen URL     front door URL (default worker.rpc_url)\n"
+            "      --data-dir DIR   standalone, controller: keep the SQLite database, checkpoints\n"
+            "                       and sockets in DIR\n"
+            "      --controller HOST:PORT|URL  worker: the controller's RPC address\n"
             "      --peer ID=URL    node: connect to this peer node (repeatable)\n"
             "  -n, --count N        ping: number of pings (default 1000)\n"
             "  -p, --parallelism N  run-plan: every operator's parallelism\n"
@@ -95,7 +106,9 @@ typedef struct args {
     const char *checkpoint_dir;
     long checkpoint_interval;
     long restore;
-    char **rest; /* nexmark-dump: OPTION=VALUE arguments */
+    char **rest;            /* nexmark-dump: OPTION=VALUE arguments */
+    const char *data_dir;   /* standalone, controller: --data-dir */
+    const char *controller; /* worker: --controller */
     int nrest;
 } args;
 
@@ -115,6 +128,8 @@ parse_args(int argc, char **argv, args *a)
         {"checkpoint-dir", required_argument, NULL, 'D'},
         {"checkpoint-interval", required_argument, NULL, 'I'},
         {"restore", required_argument, NULL, 'R'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"controller", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -168,6 +183,8 @@ parse_args(int argc, char **argv, args *a)
         case 'o': a->ops[a->nops++] = optarg; break;
         case 'J': a->job = optarg; break;
         case 'D': a->checkpoint_dir = optarg; break;
+        case 'd': a->data_dir = optarg; break;
+        case 'C': a->controller = optarg; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -202,6 +219,45 @@ parse_args(int argc, char **argv, args *a)
     } else if (optind != argc) {
         fprintf(stderr, "laminard: unexpected argument '%s'\n", argv[optind]);
         return -1;
+    }
+    return 0;
+}
+
+/* --data-dir and --controller: shorthands for configuration keys, applied
+ * last. */
+static int
+apply_flags(const args *a, lm_config *cfg)
+{
+    char v[4200];
+    lm_error err;
+
+    if (a->data_dir != NULL) {
+        const char *keys[] = {"database.sqlite.path", "checkpointing.url", "node.run_dir"};
+        const char *fmts[] = {"%s/laminar.db", "file://%s/checkpoints", "%s/run"};
+        char abs[4096];
+        if (lm_storage_mkdirs(a->data_dir, &err) != LM_OK) {
+            fprintf(stderr, "laminard: --data-dir: %s\n", err.msg);
+            return -1;
+        }
+        if (realpath(a->data_dir, abs) == NULL) {
+            fprintf(stderr, "laminard: --data-dir %s: %s\n", a->data_dir, strerror(errno));
+            return -1;
+        }
+        for (int i = 0; i < 3; i++) {
+            snprintf(v, sizeof(v), fmts[i], abs);
+            if (lm_config_set(cfg, keys[i], v, &err) != LM_OK) {
+                fprintf(stderr, "laminard: --data-dir: %s\n", err.msg);
+                return -1;
+            }
+        }
+    }
+    if (a->controller != NULL) {
+        snprintf(v, sizeof(v), "%s%s", strstr(a->controller, "://") != NULL ? "" : "tcp://",
+                 a->controller);
+        if (lm_config_set(cfg, "worker.controller_url", v, &err) != LM_OK) {
+            fprintf(stderr, "laminard: --controller: %s\n", err.msg);
+            return -1;
+        }
     }
     return 0;
 }
@@ -242,18 +298,16 @@ load_config(const args *a, lm_config *cfg)
             return -1;
         }
     }
-    return 0;
+    return apply_flags(a, cfg);
 }
 
-/* Starts logging, the runtime and the transport from cfg. */
-static int
-start_node(const lm_config *cfg, const char *listen, uint32_t node_id, lm_rt **rt, lm_transport **t)
+int
+laminard_start_rt(const lm_config *cfg, uint32_t node_id, lm_rt **rt)
 {
     lm_log_opts lo = {cfg->logging.level, cfg->logging.format, cfg->logging.to_stdout,
                       !cfg->logging.to_stdout, cfg->logging.file};
     lm_rt_opts ro = {node_id, (int)cfg->runtime.loops, (int)cfg->runtime.mailbox_batch,
                      cfg->node.name};
-    lm_transport_opts to = {0};
     lm_error err;
     int rv;
 
@@ -263,6 +317,19 @@ start_node(const lm_config *cfg, const char *listen, uint32_t node_id, lm_rt **r
     }
     if ((rv = lm_rt_new(&ro, rt)) != LM_OK) {
         fprintf(stderr, "laminard: cannot start the runtime: %s\n", lm_strerror(rv));
+        return -1;
+    }
+    return 0;
+}
+
+int
+laminard_start_node(const lm_config *cfg, const char *listen, uint32_t node_id, lm_rt **rt,
+                    lm_transport **t)
+{
+    lm_transport_opts to = {0};
+    lm_error err;
+
+    if (laminard_start_rt(cfg, node_id, rt) != 0) {
         return -1;
     }
     to.listen_url = listen;
@@ -296,8 +363,8 @@ cmd_node(const args *a, const lm_config *cfg)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    if (start_node(cfg, a->listen != NULL ? a->listen : cfg->worker.rpc_url, (uint32_t)cfg->node.id,
-                   &rt, &t) != 0) {
+    if (laminard_start_node(cfg, a->listen != NULL ? a->listen : cfg->worker.rpc_url,
+                            (uint32_t)cfg->node.id, &rt, &t) != 0) {
         return 1;
     }
     for (int i = 0; i < a->npeers; i++) {
@@ -430,7 +497,8 @@ cmd_ping(const args *a, lm_config *cfg)
     }
     cfg->logging.level = cfg->logging.level < LM_LOG_WARN ? LM_LOG_WARN : cfg->logging.level;
     cfg->logging.to_stdout = false;
-    if (start_node(cfg, a->listen != NULL ? a->listen : "tcp://127.0.0.1:0", 0, &rt, &t) != 0) {
+    if (laminard_start_node(cfg, a->listen != NULL ? a->listen : "tcp://127.0.0.1:0", 0, &rt, &t) !=
+        0) {
         return 1;
     }
     if (lm_transport_add_route(t, (uint32_t)node, a->ping_url) != LM_OK) {
@@ -736,8 +804,10 @@ main(int argc, char **argv)
         return rv;
     }
     if (strcmp(a.command, "node") != 0 && strcmp(a.command, "config") != 0 &&
-        strcmp(a.command, "ping") != 0 && strcmp(a.command, "run-plan") != 0 &&
-        strcmp(a.command, "run") != 0 && strcmp(a.command, "migrate") != 0) {
+        strcmp(a.command, "standalone") != 0 && strcmp(a.command, "controller") != 0 &&
+        strcmp(a.command, "worker") != 0 && strcmp(a.command, "ping") != 0 &&
+        strcmp(a.command, "run-plan") != 0 && strcmp(a.command, "run") != 0 &&
+        strcmp(a.command, "migrate") != 0) {
         fprintf(stderr, "laminard: unknown command '%s'\n", a.command);
         usage(stderr);
         return 2;
@@ -754,6 +824,12 @@ main(int argc, char **argv)
         rv = cmd_ping(&a, &cfg);
     } else if (strcmp(a.command, "run-plan") == 0 || strcmp(a.command, "run") == 0) {
         rv = cmd_run_plan(&a, &cfg);
+    } else if (strcmp(a.command, "standalone") == 0) {
+        rv = laminard_standalone(&cfg);
+    } else if (strcmp(a.command, "controller") == 0) {
+        rv = laminard_controller(&cfg);
+    } else if (strcmp(a.command, "worker") == 0) {
+        rv = laminard_worker(&cfg, a.listen);
     } else {
         rv = cmd_node(&a, &cfg);
     }
