@@ -40,7 +40,8 @@
     X(sql_plan)                                                                                    \
     X(metastore)                                                                                   \
     X(ms_actor)                                                                                    \
-    X(api)
+    X(api)                                                                                         \
+    X(scheduler)
 
 #define LM_SUITE_DECL(name) Suite *name##_suite(void);
 LM_SUITES(LM_SUITE_DECL)
