@@ -1,14 +1,17 @@
 /*
- * lm_test.c: probe actors, peer processes and a PostgreSQL server for the
- * Check suites.
+ * lm_test.c: probe actors, peer processes, Nexmark plans and the DuckDB
+ * oracle, a PostgreSQL server, spawned programs and an HTTP client for
+ * the Check suites.
  */
 #include "lm_test.h"
 
 #include "lm_sql.h"
 #include "lm_storage.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
@@ -21,8 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -572,6 +577,46 @@ lm_test_compare_lines(char **got, size_t ngot, char **want, size_t nwant, const 
 
 /* --- Nexmark plans ---------------------------------------------------------- */
 
+char *
+lm_test_nexmark_sql(const char *query, const char *out_dir, const char *events, lm_report *r)
+{
+    static const char bh[] = "'connector' = 'blackhole'";
+    static const char num[] = "'events.num' = '10000000'";
+    char path[1024], *text, *sql, *at;
+    size_t qlen = strcspn(query, ".");
+
+    snprintf(path, sizeof(path), "%s/scripts/nexmark/sql/%.*s.sql", lm_test_root(), (int)qlen,
+             query);
+    if ((text = lm_test_read_file(path, NULL)) == NULL) {
+        lm_report_fail(r, "cannot read %s", path);
+        return NULL;
+    }
+    /* the sink table writes JSON lines into out_dir */
+    at = strstr(text, bh);
+    if (at == NULL || asprintf(&sql,
+                               "%.*s'connector' = 'filesystem', 'path' = '%s', "
+                               "'format' = 'json'%s",
+                               (int)(at - text), text, out_dir, at + strlen(bh)) < 0) {
+        lm_report_fail(r, "%s: no blackhole sink table to write into %s", path, out_dir);
+        free(text);
+        return NULL;
+    }
+    free(text);
+    if (events == NULL) {
+        return sql;
+    }
+    text = sql;
+    at = strstr(text, num);
+    if (at == NULL ||
+        asprintf(&sql, "%.*s%s%s", (int)(at - text), text, events, at + strlen(num)) < 0) {
+        lm_report_fail(r, "%s: no %s in its source table to replace", path, num);
+        free(text);
+        return NULL;
+    }
+    free(text);
+    return sql;
+}
+
 json_t *
 lm_test_nexmark_plan(const char *query, const char *out_dir, bool *retract, lm_report *r)
 {
@@ -585,26 +630,12 @@ lm_test_nexmark_plan(const char *query, const char *out_dir, bool *retract, lm_r
     size_t qlen = strlen(query);
     if (qlen > 4 && strcmp(query + qlen - 4, ".sql") == 0) {
         /* the pipeline in SQL, compiled; its sink table is "sink" */
-        char *text;
-        size_t len;
         lm_sql_diag d;
+        char *sql = lm_test_nexmark_sql(query, out_dir, NULL, r);
         snprintf(path, sizeof(path), "%s/scripts/nexmark/sql/%s", lm_test_root(), query);
-        if ((text = lm_test_read_file(path, &len)) == NULL) {
-            lm_report_fail(r, "cannot read %s", path);
+        if (sql == NULL) {
             return NULL;
         }
-        /* the sink table writes JSON lines into out_dir */
-        static const char bh[] = "'connector' = 'blackhole'";
-        char *at = strstr(text, bh), *sql;
-        if (at == NULL || asprintf(&sql,
-                                   "%.*s'connector' = 'filesystem', 'path' = '%s', "
-                                   "'format' = 'json'%s",
-                                   (int)(at - text), text, out_dir, at + strlen(bh)) < 0) {
-            lm_report_fail(r, "%s: no blackhole sink table to write into %s", path, out_dir);
-            free(text);
-            return NULL;
-        }
-        free(text);
         int rv = lm_sql_compile(sql, strlen(sql), NULL, &doc, NULL, &d);
         free(sql);
         if (rv != LM_OK) {
@@ -905,4 +936,455 @@ lm_test_pg_createdb(lm_test_pg *pg, const char *name, char *url, size_t cap)
     PQfinish(c);
     snprintf(url, cap, "postgresql://postgres@127.0.0.1:%d/%s", pg->port, name);
     return rv;
+}
+
+/* --- the Nexmark oracle ---------------------------------------------------- */
+
+pid_t
+lm_test_oracle_start(const char *query, const char *dump_dir, const char *out, const char *log,
+                     lm_report *r)
+{
+    char script[1024];
+    char *argv[6];
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+    int rv;
+
+    snprintf(script, sizeof(script), "%s/test/oracle/oracle.mjs", lm_test_root());
+    argv[0] = "node";
+    argv[1] = script;
+    argv[2] = (char *)query;
+    argv[3] = (char *)dump_dir;
+    argv[4] = (char *)out;
+    argv[5] = NULL;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    rv = posix_spawnp(&pid, "node", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rv != 0) {
+        lm_report_fail(r, "cannot start node (is it on PATH?): %s", strerror(rv));
+        return -1;
+    }
+    return pid;
+}
+
+bool
+lm_test_oracle_wait(pid_t pid, const char *log, int timeout_ms, lm_report *r)
+{
+    int64_t deadline = lm_test_now_ms() + timeout_ms;
+    int status = 0;
+    pid_t got;
+    char *text;
+    size_t len = 0;
+
+    while ((got = waitpid(pid, &status, WNOHANG)) == 0) {
+        if (lm_test_now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            lm_report_fail(r, "oracle: no answer within %d ms; killed", timeout_ms);
+            return false;
+        }
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (got == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        return true;
+    }
+    text = lm_test_read_file(log, &len);
+    if (got != pid) {
+        lm_report_fail(r, "oracle: waitpid: %s", strerror(errno));
+    } else if (WIFEXITED(status)) {
+        lm_report_fail(r, "oracle: node exited with status %d", WEXITSTATUS(status));
+    } else {
+        lm_report_fail(r, "oracle: node killed by signal %d", WTERMSIG(status));
+    }
+    if (text != NULL) {
+        /* the end of its output says what went wrong */
+        size_t from = len > 1500 ? len - 1500 : 0;
+        lm_report_add(r, "\n--- oracle output%s ---\n%s", from > 0 ? " (end)" : "", text + from);
+        free(text);
+    }
+    return false;
+}
+
+char **
+lm_test_split_lines(char *text, size_t len, size_t *n)
+{
+    size_t count = 0, k = 0;
+    char **lines;
+
+    for (size_t i = 0; i < len; i++) {
+        count += text[i] == '\n';
+    }
+    if (len > 0 && text[len - 1] != '\n') {
+        count++;
+    }
+    if ((lines = malloc((count + 1) * sizeof(char *))) == NULL) {
+        return NULL;
+    }
+    for (char *p = text, *end = text + len; p < end && k < count;) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        lines[k++] = p;
+        if (nl == NULL) {
+            break;
+        }
+        *nl = '\0';
+        p = nl + 1;
+    }
+    qsort(lines, k, sizeof(char *), cmp_str);
+    *n = k;
+    return lines;
+}
+
+bool
+lm_test_compare_dir(const char *dir, bool retract, char **want, size_t nwant, const char *what,
+                    const char *got_name, const char *want_name, lm_report *r)
+{
+    size_t ngot = 0, nfinal = 0;
+    char **got = lm_test_read_lines(dir, &ngot), ** final = got;
+    bool same = false;
+
+    if (got == NULL) {
+        lm_report_fail(r, "%s: cannot read the output directory %s", what, dir);
+        return false;
+    }
+    nfinal = ngot;
+    if (retract && !lm_test_apply_retractions(got, ngot, &final, &nfinal, what, r)) {
+        final = NULL;
+    }
+    if (final != NULL) {
+        same = lm_test_compare_lines(final, nfinal, want, nwant, what, got_name, want_name, r);
+    }
+    if (final != got) {
+        free(final);
+    }
+    lm_test_free_lines(got, ngot);
+    return same;
+}
+
+/* --- processes ------------------------------------------------------------- */
+
+const char *
+lm_test_bin(const char *prog, char *out, size_t cap)
+{
+    const char *bin = getenv("LM_TEST_BIN");
+    snprintf(out, cap, "%s/%s", bin != NULL && bin[0] != '\0' ? bin : "build/bin", prog);
+    return out;
+}
+
+static void
+sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+int
+lm_test_proc_start(lm_test_proc *p, char *const argv[], const char *log)
+{
+    posix_spawn_file_actions_t fa;
+    int rv;
+
+    p->pid = 0;
+    p->status = -1;
+    snprintf(p->log, sizeof(p->log), "%s", log);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    rv = posix_spawn(&p->pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rv != 0) {
+        p->pid = 0;
+        errno = rv;
+        return -1;
+    }
+    return 0;
+}
+
+bool
+lm_test_proc_wait(lm_test_proc *p, int timeout_ms)
+{
+    int64_t deadline = lm_test_now_ms() + timeout_ms;
+
+    if (p->pid <= 0) {
+        return true;
+    }
+    for (;;) {
+        int st;
+        pid_t got = waitpid(p->pid, &st, WNOHANG);
+        if (got == p->pid || (got < 0 && errno != EINTR)) {
+            p->status = got == p->pid ? st : -1;
+            p->pid = 0;
+            return true;
+        }
+        if (lm_test_now_ms() >= deadline) {
+            return false;
+        }
+        sleep_ms(10);
+    }
+}
+
+int
+lm_test_proc_stop(lm_test_proc *p, int sig, int timeout_ms)
+{
+    if (p->pid > 0) {
+        kill(p->pid, sig);
+        if (!lm_test_proc_wait(p, timeout_ms)) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, NULL, 0);
+            p->pid = 0;
+            p->status = -1;
+        }
+    }
+    return p->status >= 0 && WIFEXITED(p->status) ? WEXITSTATUS(p->status) : -1;
+}
+
+const char *
+lm_test_proc_describe(const lm_test_proc *p)
+{
+    static char buf[64];
+
+    if (p->pid > 0) {
+        return "running";
+    }
+    if (p->status < 0) {
+        snprintf(buf, sizeof(buf), "killed after a timeout, or never started");
+    } else if (WIFEXITED(p->status)) {
+        snprintf(buf, sizeof(buf), "exit status %d", WEXITSTATUS(p->status));
+    } else if (WIFSIGNALED(p->status)) {
+        snprintf(buf, sizeof(buf), "killed by signal %d", WTERMSIG(p->status));
+    } else {
+        snprintf(buf, sizeof(buf), "wait status %d", p->status);
+    }
+    return buf;
+}
+
+int
+lm_test_run(char *const argv[], const char *scratch, int timeout_ms, lm_test_output *o)
+{
+    char out_path[1024], err_path[1024];
+    posix_spawn_file_actions_t fa;
+    lm_test_proc p = {0, -1, ""};
+    int rv;
+
+    o->status = -1;
+    o->out = NULL;
+    o->err = NULL;
+    snprintf(out_path, sizeof(out_path), "%s/stdout.txt", scratch);
+    snprintf(err_path, sizeof(err_path), "%s/stderr.txt", scratch);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    rv = posix_spawn(&p.pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rv != 0) {
+        o->out = strdup("");
+        if (asprintf(&o->err, "cannot run %s: %s", argv[0], strerror(rv)) < 0) {
+            o->err = NULL;
+        }
+        return -1;
+    }
+    if (!lm_test_proc_wait(&p, timeout_ms)) {
+        lm_test_proc_stop(&p, SIGKILL, 0);
+    }
+    o->status = p.status >= 0 && WIFEXITED(p.status) ? WEXITSTATUS(p.status) : -1;
+    o->out = lm_test_read_file(out_path, NULL);
+    o->err = lm_test_read_file(err_path, NULL);
+    if (o->out == NULL) {
+        o->out = strdup("");
+    }
+    if (o->err == NULL) {
+        o->err = strdup("");
+    }
+    return o->status;
+}
+
+void
+lm_test_output_free(lm_test_output *o)
+{
+    free(o->out);
+    free(o->err);
+    o->out = NULL;
+    o->err = NULL;
+}
+
+void
+lm_report_log_tail(lm_report *r, const char *name, const char *path, size_t max)
+{
+    size_t len = 0;
+    char *text = lm_test_read_file(path, &len);
+
+    if (text == NULL) {
+        lm_report_add(r, "\n--- %s: no log at %s ---", name, path);
+        return;
+    }
+    if (len > max) {
+        /* from the start of a line */
+        const char *from = text + len - max, *nl = strchr(from, '\n');
+        lm_report_add(r, "\n--- %s log (end) ---\n%s", name, nl != NULL ? nl + 1 : from);
+    } else {
+        lm_report_add(r, "\n--- %s log ---\n%s", name, text);
+    }
+    free(text);
+}
+
+/* --- an HTTP client --------------------------------------------------------- */
+
+int
+lm_test_http_connect(const char *host, int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct timeval tv = {20 * lm_test_slowdown(), 0};
+    int fd;
+
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 || (fd = socket(AF_INET, SOCK_STREAM, 0)) < 0) {
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int
+lm_test_http_raw(const char *host, int port, bool half_close, const char *data, size_t len,
+                 lm_test_http *out)
+{
+    size_t cap = 65536, n = 0, off = 0;
+    char *buf = malloc(cap), *end;
+    int fd = lm_test_http_connect(host, port);
+    ssize_t k;
+
+    memset(out, 0, sizeof(*out));
+    out->status = -1;
+    if (fd < 0 || buf == NULL) {
+        free(buf);
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    while (off < len && (k = send(fd, data + off, len - off, MSG_NOSIGNAL)) > 0) {
+        off += (size_t)k;
+    }
+    if (half_close) {
+        shutdown(fd, SHUT_WR);
+    }
+    for (;;) {
+        if (n + 1 == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (nb == NULL) {
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        k = recv(fd, buf + n, cap - n - 1, 0);
+        if (k <= 0) {
+            break;
+        }
+        n += (size_t)k;
+    }
+    close(fd);
+    buf[n] = '\0';
+    if (n < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || (end = strstr(buf, "\r\n\r\n")) == NULL) {
+        free(buf);
+        return -1;
+    }
+    out->status = atoi(buf + 9);
+    out->headers = strndup(buf, (size_t)(end - buf) + 2);
+    out->body_len = n - (size_t)(end + 4 - buf);
+    out->body = malloc(out->body_len + 1);
+    if (out->headers == NULL || out->body == NULL) {
+        free(buf);
+        lm_test_http_free(out);
+        out->status = -1;
+        return -1;
+    }
+    memcpy(out->body, end + 4, out->body_len);
+    out->body[out->body_len] = '\0';
+    out->json = json_loadb(out->body, out->body_len, 0, &out->err);
+    free(buf);
+    return 0;
+}
+
+int
+lm_test_http_do(const char *host, int port, bool half_close, const char *method, const char *path,
+                const char *body, size_t len, lm_test_http *out)
+{
+    char head[1024];
+    size_t hl;
+    char *req;
+    int rv;
+
+    if (body != NULL) {
+        hl = (size_t)snprintf(head, sizeof(head),
+                              "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+                              "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                              method, path, host, len);
+    } else {
+        hl = (size_t)snprintf(head, sizeof(head),
+                              "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", method,
+                              path, host);
+        len = 0;
+    }
+    if (hl >= sizeof(head) || (req = malloc(hl + len + 1)) == NULL) {
+        memset(out, 0, sizeof(*out));
+        out->status = -1;
+        return -1;
+    }
+    memcpy(req, head, hl);
+    if (body != NULL) {
+        memcpy(req + hl, body, len);
+    }
+    rv = lm_test_http_raw(host, port, half_close, req, hl + len, out);
+    free(req);
+    return rv;
+}
+
+int
+lm_test_http_json(const char *host, int port, const char *method, const char *path,
+                  const char *body, lm_test_http *out)
+{
+    return lm_test_http_do(host, port, false, method, path, body, body != NULL ? strlen(body) : 0,
+                           out);
+}
+
+const char *
+lm_test_http_header(const lm_test_http *r, const char *name)
+{
+    static char val[256];
+    size_t nl = strlen(name);
+
+    if (r->headers == NULL) {
+        return NULL;
+    }
+    for (const char *p = strstr(r->headers, "\r\n"); p != NULL; p = strstr(p + 2, "\r\n")) {
+        const char *line = p + 2;
+        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+            const char *v = line + nl + 1, *e = strstr(v, "\r\n");
+            while (*v == ' ') {
+                v++;
+            }
+            snprintf(val, sizeof(val), "%.*s", (int)(e != NULL ? e - v : (long)strlen(v)), v);
+            return val;
+        }
+    }
+    return NULL;
+}
+
+void
+lm_test_http_free(lm_test_http *r)
+{
+    free(r->headers);
+    free(r->body);
+    json_decref(r->json);
+    memset(r, 0, sizeof(*r));
 }

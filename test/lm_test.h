@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "lm_plan.h"
 #include "lm_rt.h"
 #include "lm_taskmgr.h"
@@ -152,5 +154,116 @@ int lm_test_pg_createdb(lm_test_pg *pg, const char *name, char *url, size_t cap)
 
 /* A loopback TCP port free right now, or -1. */
 int lm_test_free_port(void);
+
+/* --- the Nexmark oracle ---------------------------------------------------
+ * DuckDB computes a Nexmark query's batch answer from dumped events:
+ * `node test/oracle/oracle.mjs QUERY DUMP_DIR OUT` writes the rows in the
+ * file sink's exact JSON-lines format (see test/oracle/oracle.mjs). */
+
+/* scripts/nexmark/sql/<query>.sql (under lm_test_root(); query "q5" or
+ * "q5.sql") with its sink table writing JSON lines into out_dir instead
+ * of the blackhole, and, when events is not NULL, the source's
+ * "'events.num' = '10000000'" replaced by events (e.g. "'events.num' =
+ * '1000'"). Returns the text (free it) or NULL with the reason in r. */
+char *lm_test_nexmark_sql(const char *query, const char *out_dir, const char *events, lm_report *r);
+
+/* Starts `node test/oracle/oracle.mjs query dump_dir out` with its stdout
+ * and stderr into log. Returns the pid, or -1 with the reason in r. */
+pid_t lm_test_oracle_start(const char *query, const char *dump_dir, const char *out,
+                           const char *log, lm_report *r);
+/* Waits up to timeout_ms for the oracle (killing it after that). True when
+ * it exited 0; else the reason and the end of its output in r. */
+bool lm_test_oracle_wait(pid_t pid, const char *log, int timeout_ms, lm_report *r);
+
+/* Splits text in place into its lines (without '\n'), sorted; *n the
+ * count. Returns the array (free it, not the lines), NULL only when out
+ * of memory. */
+char **lm_test_split_lines(char *text, size_t len, size_t *n);
+
+/* Compares the committed output in dir (lm_test_read_lines; reduced with
+ * lm_test_apply_retractions first when retract) with want, the oracle's
+ * sorted lines. False with the difference in r (got_name and want_name
+ * name the sides). */
+bool lm_test_compare_dir(const char *dir, bool retract, char **want, size_t nwant, const char *what,
+                         const char *got_name, const char *want_name, lm_report *r);
+
+/* --- processes -----------------------------------------------------------
+ * Programs the tests run for real (laminard, laminarctl): started with
+ * posix_spawn, stdin from /dev/null, stdout and stderr into a log file.
+ * Nothing here asserts: a test cleans up (stops every process it started,
+ * which reaps it) before it fails. */
+
+/* The path of program prog of the build: $LM_TEST_BIN/prog, default
+ * build/bin/prog, into out. Returns out. */
+const char *lm_test_bin(const char *prog, char *out, size_t cap);
+
+typedef struct lm_test_proc {
+    pid_t pid;     /* > 0 from start until reaped */
+    int status;    /* its waitpid status once reaped, else -1 */
+    char log[512]; /* where its stdout and stderr go */
+} lm_test_proc;
+
+/* Starts argv (argv[0] a path) with stdout and stderr appended to log.
+ * Returns 0, or -1 (errno set) when it cannot be started. */
+int lm_test_proc_start(lm_test_proc *p, char *const argv[], const char *log);
+/* Waits up to timeout_ms (0: just looks) for the process to exit and
+ * reaps it. True when it has exited (now or before). */
+bool lm_test_proc_wait(lm_test_proc *p, int timeout_ms);
+/* Sends sig unless the process has exited, waits up to timeout_ms for it
+ * to exit, then kills it (SIGKILL) and reaps it. Returns its exit status
+ * (0..255) when it exited by itself after sig, or -1 when it did not:
+ * killed by a signal, SIGKILLed after the timeout, or never started.
+ * Safe to call again (returns the same). */
+int lm_test_proc_stop(lm_test_proc *p, int sig, int timeout_ms);
+/* "exit status N", "killed by signal N" or "running", for messages (a
+ * static buffer). */
+const char *lm_test_proc_describe(const lm_test_proc *p);
+
+/* The result of a program run to its end. */
+typedef struct lm_test_output {
+    int status; /* exit status; -1 when it could not run, or did not exit normally in time */
+    char *out;  /* its stdout, NUL-terminated ("" when none) */
+    char *err;  /* its stderr */
+} lm_test_output;
+
+/* Runs argv (argv[0] a path) to its end, stdout and stderr into
+ * <scratch>/stdout.txt and stderr.txt, killing it after timeout_ms.
+ * Returns its exit status as o->status (also returned). */
+int lm_test_run(char *const argv[], const char *scratch, int timeout_ms, lm_test_output *o);
+void lm_test_output_free(lm_test_output *o);
+
+/* Appends the last max bytes of the file at path to r, headed by name. */
+void lm_report_log_tail(lm_report *r, const char *name, const char *path, size_t max);
+
+/* --- an HTTP client --------------------------------------------------------
+ * Small and blocking: plain sockets, one request per connection
+ * (Connection: close), a 20 s (times the slowdown) socket timeout. */
+
+typedef struct lm_test_http {
+    int status;       /* -1 when no status line came */
+    char *headers;    /* the header block, NUL-terminated */
+    char *body;       /* the body, NUL-terminated */
+    size_t body_len;  /* its length */
+    json_t *json;     /* the body parsed, or NULL */
+    json_error_t err; /* why not */
+} lm_test_http;
+
+/* A blocking TCP connection to host (a dotted IPv4 address):port, or -1. */
+int lm_test_http_connect(const char *host, int port);
+/* Sends the raw bytes (then, when half_close, shuts the sending side down)
+ * and reads the answer to its end. Returns 0 when a status line came
+ * back, -1 otherwise. Send errors are ignored (the server may answer and
+ * close before a large body is all sent). Free out either way. */
+int lm_test_http_raw(const char *host, int port, bool half_close, const char *data, size_t len,
+                     lm_test_http *out);
+/* One request: method, path, and a body (NULL: none, no Content-Length). */
+int lm_test_http_do(const char *host, int port, bool half_close, const char *method,
+                    const char *path, const char *body, size_t len, lm_test_http *out);
+/* The same with a NUL-terminated JSON body (or NULL), no half-close. */
+int lm_test_http_json(const char *host, int port, const char *method, const char *path,
+                      const char *body, lm_test_http *out);
+/* The value of header name in r (a static buffer), or NULL. */
+const char *lm_test_http_header(const lm_test_http *r, const char *name);
+void lm_test_http_free(lm_test_http *r);
 
 #endif /* LM_TEST_H */

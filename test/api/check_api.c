@@ -1,21 +1,18 @@
 /*
  * check_api.c: the REST API server (actors/api) exercised for real: each
  * test starts a runtime and the api on 127.0.0.1 with an ephemeral port,
- * and talks to it with the small blocking HTTP/1.1 client below (plain
+ * and talks to it with lm_test's small blocking HTTP/1.1 client (plain
  * sockets, one request per connection, Connection: close). Every test
  * that sends something bad checks afterwards that the server still
  * answers healthz.
  */
-#include <arpa/inet.h>
 #include <check.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,165 +60,43 @@ teardown(void)
     lm_msg_pool_trim();
 }
 
-/* --- the client ---------------------------------------------------------- */
-
-typedef struct http_resp {
-    int status;       /* -1 when no status line came */
-    char *headers;    /* the header block, NUL-terminated */
-    char *body;       /* the body, NUL-terminated */
-    size_t body_len;  /* its length */
-    json_t *json;     /* the body parsed, or NULL */
-    json_error_t err; /* why not */
-} http_resp;
-
-static void
-http_free(http_resp *r)
-{
-    free(r->headers);
-    free(r->body);
-    json_decref(r->json);
-    memset(r, 0, sizeof(*r));
-}
+/* --- the client ----------------------------------------------------------
+ * lm_test's HTTP client, aimed at this test's server; half_close as the
+ * test set it. */
 
 static int
 connect_api(void)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    struct timeval tv = {20 * lm_test_slowdown(), 0};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0) {
-        return -1;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
+    return lm_test_http_connect("127.0.0.1", port);
 }
 
-/* Sends the raw bytes, then reads the answer to its end. Returns 0 when a
- * status line came back, -1 otherwise. Send errors are ignored (the server
- * may answer and close before a large body is all sent). */
 static int
-http_raw(const char *data, size_t len, http_resp *out)
+http_raw(const char *data, size_t len, lm_test_http *out)
 {
-    size_t cap = 65536, n = 0, off = 0;
-    char *buf = malloc(cap), *end;
-    int fd = connect_api();
-    ssize_t k;
-
-    memset(out, 0, sizeof(*out));
-    out->status = -1;
-    if (fd < 0 || buf == NULL) {
-        free(buf);
-        if (fd >= 0) {
-            close(fd);
-        }
-        return -1;
-    }
-    while (off < len && (k = send(fd, data + off, len - off, MSG_NOSIGNAL)) > 0) {
-        off += (size_t)k;
-    }
-    if (half_close) {
-        shutdown(fd, SHUT_WR);
-    }
-    for (;;) {
-        if (n + 1 == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            ck_assert_ptr_nonnull(buf);
-        }
-        k = recv(fd, buf + n, cap - n - 1, 0);
-        if (k <= 0) {
-            break;
-        }
-        n += (size_t)k;
-    }
-    close(fd);
-    buf[n] = '\0';
-    if (n < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || (end = strstr(buf, "\r\n\r\n")) == NULL) {
-        free(buf);
-        return -1;
-    }
-    out->status = atoi(buf + 9);
-    out->headers = strndup(buf, (size_t)(end - buf) + 2);
-    out->body_len = n - (size_t)(end + 4 - buf);
-    out->body = malloc(out->body_len + 1);
-    memcpy(out->body, end + 4, out->body_len);
-    out->body[out->body_len] = '\0';
-    out->json = json_loadb(out->body, out->body_len, 0, &out->err);
-    free(buf);
-    return 0;
+    return lm_test_http_raw("127.0.0.1", port, half_close, data, len, out);
 }
 
 /* One request: method, path, and a body (NULL: none, no Content-Length). */
 static int
-http_do(const char *method, const char *path, const char *body, size_t len, http_resp *out)
+http_do(const char *method, const char *path, const char *body, size_t len, lm_test_http *out)
 {
-    char head[1024];
-    size_t hl;
-    char *req;
-    int rv;
-
-    if (body != NULL) {
-        hl = (size_t)snprintf(head, sizeof(head),
-                              "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                              "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                              method, path, len);
-    } else {
-        hl = (size_t)snprintf(head, sizeof(head),
-                              "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-                              method, path);
-    }
-    req = malloc(hl + len + 1);
-    memcpy(req, head, hl);
-    if (body != NULL) {
-        memcpy(req + hl, body, len);
-    }
-    rv = http_raw(req, hl + (body != NULL ? len : 0), out);
-    free(req);
-    return rv;
+    return lm_test_http_do("127.0.0.1", port, half_close, method, path, body, len, out);
 }
 
 static int
-http_json(const char *method, const char *path, const char *body, http_resp *out)
+http_json(const char *method, const char *path, const char *body, lm_test_http *out)
 {
     return http_do(method, path, body, body != NULL ? strlen(body) : 0, out);
 }
 
-/* The value of header name in r, in a static buffer, or NULL. */
 static const char *
-header(const http_resp *r, const char *name)
-{
-    static char val[256];
-    size_t nl = strlen(name);
-
-    for (const char *p = strstr(r->headers, "\r\n"); p != NULL; p = strstr(p + 2, "\r\n")) {
-        const char *line = p + 2;
-        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
-            const char *v = line + nl + 1, *e = strstr(v, "\r\n");
-            while (*v == ' ') {
-                v++;
-            }
-            snprintf(val, sizeof(val), "%.*s", (int)(e != NULL ? e - v : (long)strlen(v)), v);
-            return val;
-        }
-    }
-    return NULL;
-}
-
-static const char *
-err_field(const http_resp *r, const char *key)
+err_field(const lm_test_http *r, const char *key)
 {
     return json_string_value(json_object_get(json_object_get(r->json, "error"), key));
 }
 
 static json_int_t
-err_int(const http_resp *r, const char *key)
+err_int(const lm_test_http *r, const char *key)
 {
     return json_integer_value(json_object_get(json_object_get(r->json, "error"), key));
 }
@@ -229,14 +104,14 @@ err_int(const http_resp *r, const char *key)
 /* Asserts an error response: status, JSON content type, error code, and a
  * message containing want (when not NULL). */
 static void
-assert_error(const http_resp *r, int status, const char *code, const char *want, int line)
+assert_error(const lm_test_http *r, int status, const char *code, const char *want, int line)
 {
     const char *msg;
 
     ck_assert_msg(r->status == status, "line %d: status %d, want %d; body %s", line, r->status,
                   status, r->body != NULL ? r->body : "(none)");
-    ck_assert_msg(header(r, "Content-Type") != NULL &&
-                      strcmp(header(r, "Content-Type"), "application/json") == 0,
+    ck_assert_msg(lm_test_http_header(r, "Content-Type") != NULL &&
+                      strcmp(lm_test_http_header(r, "Content-Type"), "application/json") == 0,
                   "line %d: not JSON: %s", line, r->headers);
     ck_assert_msg(r->json != NULL, "line %d: body is not JSON: %s", line, r->body);
     ck_assert_msg(err_field(r, "code") != NULL && strcmp(err_field(r, "code"), code) == 0,
@@ -255,11 +130,11 @@ assert_error(const http_resp *r, int status, const char *code, const char *want,
 static void
 assert_alive(void)
 {
-    http_resp r;
+    lm_test_http r;
 
     ck_assert_int_eq(http_json("GET", "/api/v1/healthz", NULL, &r), 0);
     ck_assert_int_eq(r.status, 200);
-    http_free(&r);
+    lm_test_http_free(&r);
 }
 
 /* {"query": <the file's text>, ...extra members} as text. */
@@ -285,19 +160,19 @@ validate_body(const char *sql, const char *extra)
 
 START_TEST(test_api_healthz)
 {
-    http_resp r;
+    lm_test_http r;
 
     ck_assert_int_eq(http_json("GET", "/api/v1/healthz", NULL, &r), 0);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(header(&r, "Content-Type"), "application/json");
+    ck_assert_str_eq(lm_test_http_header(&r, "Content-Type"), "application/json");
     ck_assert_ptr_nonnull(r.json);
     ck_assert_str_eq(json_string_value(json_object_get(r.json, "status")), "ok");
     ck_assert_str_eq(json_string_value(json_object_get(r.json, "version")), "9.9.9-test");
-    http_free(&r);
+    lm_test_http_free(&r);
     /* a trailing slash is the same path */
     ck_assert_int_eq(http_json("GET", "/api/v1/healthz/", NULL, &r), 0);
     ck_assert_int_eq(r.status, 200);
-    http_free(&r);
+    lm_test_http_free(&r);
 }
 END_TEST
 
@@ -305,7 +180,7 @@ START_TEST(test_api_validate_plan)
 {
     char path[1024];
     char *sql, *body;
-    http_resp r;
+    lm_test_http r;
     json_t *ops, *op;
     size_t i;
     bool window_join = false;
@@ -316,7 +191,7 @@ START_TEST(test_api_validate_plan)
     body = validate_body(sql, "{\"parallelism\": 2, \"name\": \"q5\"}");
     ck_assert_int_eq(http_json("POST", "/api/v1/pipelines/validate", body, &r), 0);
     ck_assert_msg(r.status == 200, "status %d: %s", r.status, r.body);
-    ck_assert_str_eq(header(&r, "Content-Type"), "application/json");
+    ck_assert_str_eq(lm_test_http_header(&r, "Content-Type"), "application/json");
     ck_assert_ptr_nonnull(r.json);
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "plan"), "name")),
                      "q5");
@@ -334,7 +209,7 @@ START_TEST(test_api_validate_plan)
     ck_assert_msg(strstr(json_string_value(json_object_get(r.json, "explain")), "window_join") !=
                       NULL,
                   "explain: %s", json_string_value(json_object_get(r.json, "explain")));
-    http_free(&r);
+    lm_test_http_free(&r);
     free(body);
     free(sql);
 }
@@ -348,7 +223,7 @@ START_TEST(test_api_validate_invalid_sql)
                       "SELECT 1 FORM nowhere;\n";
     char *body = validate_body(sql, NULL);
     const char *ctx;
-    http_resp r;
+    lm_test_http r;
 
     ck_assert_int_eq(http_json("POST", "/api/v1/pipelines/validate", body, &r), 0);
     ASSERT_ERROR(&r, 400, "invalid_sql", NULL);
@@ -357,7 +232,7 @@ START_TEST(test_api_validate_invalid_sql)
     ctx = err_field(&r, "context");
     ck_assert_ptr_nonnull(ctx);
     ck_assert_str_eq(ctx, "SELECT 1 FORM nowhere;\n              ^");
-    http_free(&r);
+    lm_test_http_free(&r);
     free(body);
 
     /* an unknown table: a binder error, also with its place */
@@ -368,7 +243,7 @@ START_TEST(test_api_validate_invalid_sql)
     ASSERT_ERROR(&r, 400, "invalid_sql", "nothing");
     ck_assert_int_eq(err_int(&r, "line"), 2);
     ck_assert_int_eq(err_int(&r, "column"), 13);
-    http_free(&r);
+    lm_test_http_free(&r);
     free(body);
     assert_alive();
 }
@@ -376,7 +251,7 @@ END_TEST
 
 START_TEST(test_api_malformed_json)
 {
-    http_resp r;
+    lm_test_http r;
 
     ck_assert_int_eq(http_json("POST", "/api/v1/pipelines/validate",
                                "{\"query\": \"SELECT 1\",\n  \"parallelism\": }", &r),
@@ -384,19 +259,19 @@ START_TEST(test_api_malformed_json)
     ASSERT_ERROR(&r, 400, "malformed_json", "line 2");
     ck_assert_int_eq(err_int(&r, "line"), 2);
     ck_assert_int_eq(err_int(&r, "column"), 18);
-    http_free(&r);
+    lm_test_http_free(&r);
     assert_alive();
 
     /* trailing garbage, duplicate keys */
     ck_assert_int_eq(http_json("POST", "/api/v1/pipelines/validate", "{\"query\": \"x\"} x", &r),
                      0);
     ASSERT_ERROR(&r, 400, "malformed_json", "line 1");
-    http_free(&r);
+    lm_test_http_free(&r);
     ck_assert_int_eq(
         http_json("POST", "/api/v1/pipelines/validate", "{\"query\": \"x\", \"query\": \"y\"}", &r),
         0);
     ASSERT_ERROR(&r, 400, "malformed_json", "duplicate");
-    http_free(&r);
+    lm_test_http_free(&r);
     assert_alive();
 }
 END_TEST
@@ -425,7 +300,7 @@ START_TEST(test_api_bad_bodies)
         {"", NULL, "a JSON object body is required"},
         {"  \r\n", NULL, "a JSON object body is required"},
     };
-    http_resp r;
+    lm_test_http r;
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         ck_assert_int_eq(http_json("POST", "/api/v1/pipelines/validate", cases[i].body, &r), 0);
@@ -433,13 +308,13 @@ START_TEST(test_api_bad_bodies)
         if (cases[i].field != NULL) {
             ck_assert_str_eq(err_field(&r, "field"), cases[i].field);
         }
-        http_free(&r);
+        lm_test_http_free(&r);
         assert_alive();
     }
     /* no Content-Length at all: an empty body */
     ck_assert_int_eq(http_json("POST", "/api/v1/pipelines/validate", NULL, &r), 0);
     ASSERT_ERROR(&r, 400, "invalid_request", "body is required");
-    http_free(&r);
+    lm_test_http_free(&r);
     assert_alive();
 }
 END_TEST
@@ -448,28 +323,28 @@ START_TEST(test_api_body_too_large)
 {
     size_t len = LM_API_DEFAULT_MAX_BODY + 1;
     char *big = malloc(3 * LM_API_DEFAULT_MAX_BODY);
-    http_resp r;
+    lm_test_http r;
 
     /* a valid JSON document one byte over the limit */
     memset(big, ' ', len);
     memcpy(big, "{\"query\": \"x\"}", 14);
     ck_assert_int_eq(http_do("POST", "/api/v1/pipelines/validate", big, len, &r), 0);
     ASSERT_ERROR(&r, 413, "too_large", "limit is 1048576");
-    http_free(&r);
+    lm_test_http_free(&r);
     assert_alive();
 
     /* exactly at the limit: accepted and checked */
     ck_assert_int_eq(http_do("POST", "/api/v1/pipelines/validate", big, len - 1, &r), 0);
     ck_assert_int_eq(r.status, 400); /* "x" is no pipeline */
     ck_assert_str_eq(err_field(&r, "code"), "invalid_sql");
-    http_free(&r);
+    lm_test_http_free(&r);
 
     /* far over: evhttp's own backstop still says 413 */
     memset(big, ' ', 3 * LM_API_DEFAULT_MAX_BODY);
     ck_assert_int_eq(
         http_do("POST", "/api/v1/pipelines/validate", big, 3 * LM_API_DEFAULT_MAX_BODY, &r), 0);
     ck_assert_int_eq(r.status, 413);
-    http_free(&r);
+    lm_test_http_free(&r);
     free(big);
     assert_alive();
 }
@@ -477,36 +352,36 @@ END_TEST
 
 START_TEST(test_api_unknown_route)
 {
-    http_resp r;
+    lm_test_http r;
 
     ck_assert_int_eq(http_json("GET", "/api/v1/nope", NULL, &r), 0);
     ASSERT_ERROR(&r, 404, "not_found", "/api/v1/nope");
-    http_free(&r);
+    lm_test_http_free(&r);
     ck_assert_int_eq(http_json("GET", "/", NULL, &r), 0);
     ASSERT_ERROR(&r, 404, "not_found", NULL);
-    http_free(&r);
+    lm_test_http_free(&r);
     ck_assert_int_eq(http_json("POST", "/api/v1/pipelines/validate/more", "{}", &r), 0);
     ASSERT_ERROR(&r, 404, "not_found", NULL);
-    http_free(&r);
+    lm_test_http_free(&r);
     assert_alive();
 }
 END_TEST
 
 START_TEST(test_api_wrong_method)
 {
-    http_resp r;
+    lm_test_http r;
 
     ck_assert_int_eq(http_json("GET", "/api/v1/pipelines/validate", NULL, &r), 0);
     ASSERT_ERROR(&r, 405, "method_not_allowed", NULL);
-    ck_assert_str_eq(header(&r, "Allow"), "POST");
-    http_free(&r);
+    ck_assert_str_eq(lm_test_http_header(&r, "Allow"), "POST");
+    lm_test_http_free(&r);
     ck_assert_int_eq(http_json("DELETE", "/api/v1/healthz", NULL, &r), 0);
     ASSERT_ERROR(&r, 405, "method_not_allowed", NULL);
-    ck_assert_str_eq(header(&r, "Allow"), "GET");
-    http_free(&r);
+    ck_assert_str_eq(lm_test_http_header(&r, "Allow"), "GET");
+    lm_test_http_free(&r);
     ck_assert_int_eq(http_json("PATCH", "/api/v1/healthz", "{}", &r), 0);
     ASSERT_ERROR(&r, 405, "method_not_allowed", NULL);
-    http_free(&r);
+    lm_test_http_free(&r);
     assert_alive();
 }
 END_TEST
@@ -514,12 +389,12 @@ END_TEST
 START_TEST(test_api_not_http)
 {
     static const char junk[] = "\x01\x02 this is not HTTP\r\n\r\n";
-    http_resp r;
+    lm_test_http r;
 
     http_raw(junk, sizeof(junk) - 1, &r);
-    http_free(&r);
+    lm_test_http_free(&r);
     http_raw("GET /api/v1/healthz HTTP/1.1\r\nHost", 34, &r); /* cut short */
-    http_free(&r);
+    lm_test_http_free(&r);
     assert_alive();
 }
 END_TEST
@@ -566,7 +441,7 @@ fail_handler(const lm_api_req *req, lm_api_resp *resp, void *arg)
 
 START_TEST(test_api_router)
 {
-    http_resp r;
+    lm_test_http r;
 
     ck_assert_int_eq(
         lm_api_route(api, "GET", "/api/v1/things/{id}/parts/{part}", echo_handler, "parts"), LM_OK);
@@ -596,15 +471,15 @@ START_TEST(test_api_router)
                      "p/1");
     ck_assert_str_eq(json_string_value(json_object_get(r.json, "q")), "hello there");
     ck_assert(json_is_null(json_object_get(r.json, "body")));
-    http_free(&r);
+    lm_test_http_free(&r);
 
     /* the literal route wins over the parameter */
     ck_assert_int_eq(http_json("GET", "/api/v1/things/special", NULL, &r), 0);
     ck_assert_str_eq(json_string_value(json_object_get(r.json, "arg")), "special");
-    http_free(&r);
+    lm_test_http_free(&r);
     ck_assert_int_eq(http_json("GET", "/api/v1/things/other", NULL, &r), 0);
     ck_assert_str_eq(json_string_value(json_object_get(r.json, "arg")), "get");
-    http_free(&r);
+    lm_test_http_free(&r);
 
     /* a body reaches the handler parsed */
     ck_assert_int_eq(http_json("PATCH", "/api/v1/things/42", "{\"stop\": \"graceful\"}", &r), 0);
@@ -613,38 +488,38 @@ START_TEST(test_api_router)
     ck_assert_str_eq(json_string_value(json_object_get(r.json, "id")), "42");
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "body"), "stop")),
                      "graceful");
-    http_free(&r);
+    lm_test_http_free(&r);
 
     /* methods of every route on the path in Allow */
     ck_assert_int_eq(http_json("DELETE", "/api/v1/things/42", NULL, &r), 0);
     ASSERT_ERROR(&r, 405, "method_not_allowed", NULL);
-    ck_assert_str_eq(header(&r, "Allow"), "PATCH, GET");
-    http_free(&r);
+    ck_assert_str_eq(lm_test_http_header(&r, "Allow"), "PATCH, GET");
+    lm_test_http_free(&r);
     ck_assert_int_eq(http_json("GET", "/api/v1/things/42/parts", NULL, &r), 0);
     ASSERT_ERROR(&r, 404, "not_found", NULL);
-    http_free(&r);
+    lm_test_http_free(&r);
 
     /* handler errors */
     ck_assert_int_eq(http_json("POST", "/api/v1/fail/state", NULL, &r), 0);
     ASSERT_ERROR(&r, 409, "conflict", NULL);
-    http_free(&r);
+    lm_test_http_free(&r);
     ck_assert_int_eq(http_json("POST", "/api/v1/fail/missing", NULL, &r), 0);
     ASSERT_ERROR(&r, 404, "not_found", NULL);
-    http_free(&r);
+    lm_test_http_free(&r);
     ck_assert_int_eq(http_json("POST", "/api/v1/fail/conflict", NULL, &r), 0);
     ASSERT_ERROR(&r, 409, "wrong_state", "job 7 is stopped");
-    http_free(&r);
+    lm_test_http_free(&r);
     ck_assert_int_eq(http_json("POST", "/api/v1/fail/nomem", NULL, &r), 0);
     ASSERT_ERROR(&r, 500, "internal", NULL);
-    http_free(&r);
+    lm_test_http_free(&r);
     ck_assert_int_eq(http_json("POST", "/api/v1/fail/fine", NULL, &r), 0);
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.body, "{}\n");
-    http_free(&r);
+    lm_test_http_free(&r);
     /* a path with %00 in it */
     ck_assert_int_eq(http_json("GET", "/api/v1/things/a%00b", NULL, &r), 0);
     ASSERT_ERROR(&r, 400, "invalid_request", "path");
-    http_free(&r);
+    lm_test_http_free(&r);
     assert_alive();
 }
 END_TEST
@@ -662,18 +537,18 @@ static void *
 client_main(void *arg)
 {
     client *c = arg;
-    http_resp r;
+    lm_test_http r;
 
     for (int i = 0; i < 5; i++) {
         if (http_json("GET", "/api/v1/healthz", NULL, &r) == 0 && r.status == 200) {
             c->ok++;
         }
-        http_free(&r);
+        lm_test_http_free(&r);
         if (http_json("POST", "/api/v1/pipelines/validate", c->body, &r) == 0 && r.status == 200 &&
             json_is_object(json_object_get(r.json, "plan"))) {
             c->ok++;
         }
-        http_free(&r);
+        lm_test_http_free(&r);
     }
     return NULL;
 }
@@ -815,7 +690,7 @@ complete_later(void *arg)
 START_TEST(test_api_defer_later)
 {
     pthread_t th;
-    http_resp r;
+    lm_test_http r;
 
     add_defer_routes();
     half_close = false;
@@ -823,17 +698,17 @@ START_TEST(test_api_defer_later)
     ck_assert_int_eq(http_json("GET", "/t/park/abc", NULL, &r), 0);
     pthread_join(th, NULL);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
-    ck_assert_str_eq(header(&r, "Content-Type"), "application/json");
+    ck_assert_str_eq(lm_test_http_header(&r, "Content-Type"), "application/json");
     ck_assert_str_eq(json_string_value(json_object_get(r.json, "id")), "abc");
     ck_assert(json_is_true(json_object_get(r.json, "late")));
-    http_free(&r);
+    lm_test_http_free(&r);
     assert_no_pending();
 
     /* completed inside the handler; a deferred error */
     ck_assert_int_eq(http_json("POST", "/t/now/7", "{}", &r), 0);
     ck_assert_msg(r.status == 202, "%d %s", r.status, r.body);
     ck_assert_str_eq(json_string_value(json_object_get(r.json, "id")), "7");
-    http_free(&r);
+    lm_test_http_free(&r);
     ck_assert_int_eq(lm_api_complete(NULL, 200, json_object()), LM_EINVAL);
     assert_no_pending();
     assert_alive();
@@ -854,7 +729,7 @@ complete_error_later(void *arg)
 START_TEST(test_api_defer_error)
 {
     pthread_t th;
-    http_resp r;
+    lm_test_http r;
 
     add_defer_routes();
     half_close = false;
@@ -862,7 +737,7 @@ START_TEST(test_api_defer_error)
     ck_assert_int_eq(http_json("GET", "/t/park/p1", NULL, &r), 0);
     pthread_join(th, NULL);
     ASSERT_ERROR(&r, 409, "wrong_state", "pipeline p1 is stopped");
-    http_free(&r);
+    lm_test_http_free(&r);
     assert_no_pending();
 }
 END_TEST
@@ -872,7 +747,7 @@ START_TEST(test_api_defer_timeout)
     lm_api_opts ao = LM_API_OPTS_DEFAULTS;
     lm_api_route_def routes[] = {{"GET", "/t/park/{id}", park_handler, NULL}};
     lm_error err;
-    http_resp r;
+    lm_test_http r;
 
     lm_api_stop(api);
     api = NULL;
@@ -885,7 +760,7 @@ START_TEST(test_api_defer_timeout)
     half_close = false;
     ck_assert_int_eq(http_json("GET", "/t/park/never", NULL, &r), 0);
     ASSERT_ERROR(&r, 504, "timeout", "200 ms");
-    http_free(&r);
+    lm_test_http_free(&r);
     ck_assert_int_eq(parks_wait(1), 1);
     assert_no_pending();
     /* the late completion is dropped */
@@ -936,7 +811,7 @@ deferred_client_main(void *arg)
 {
     deferred_client *c = arg;
     char path[64];
-    http_resp r;
+    lm_test_http r;
 
     snprintf(path, sizeof(path), "/t/park/%d", c->i);
     if (http_json("GET", path, NULL, &r) == 0) {
@@ -945,7 +820,7 @@ deferred_client_main(void *arg)
         c->right = r.status == 200 && id != NULL && atoi(id) == c->i &&
                    json_integer_value(json_object_get(r.json, "n")) == c->i;
     }
-    http_free(&r);
+    lm_test_http_free(&r);
     return NULL;
 }
 
@@ -1055,7 +930,7 @@ START_TEST(test_api_restart)
     lm_api_opts ao = LM_API_OPTS_DEFAULTS;
     lm_api_route_def routes[] = {{"GET", "/x/{id}", echo_handler, "table"}};
     lm_error err;
-    http_resp r;
+    lm_test_http r;
     int old = port;
 
     /* stopped while a client holds an idle connection open */
@@ -1065,7 +940,7 @@ START_TEST(test_api_restart)
     api = NULL;
     close(idle);
     ck_assert_int_eq(http_json("GET", "/api/v1/healthz", NULL, &r), -1);
-    http_free(&r);
+    lm_test_http_free(&r);
 
     /* again on the same port, with a route table and a small body limit */
     ao.port = old;
@@ -1077,13 +952,13 @@ START_TEST(test_api_restart)
     ck_assert_int_eq(http_json("GET", "/x/7", NULL, &r), 0);
     ck_assert_int_eq(r.status, 201);
     ck_assert_str_eq(json_string_value(json_object_get(r.json, "id")), "7");
-    http_free(&r);
+    lm_test_http_free(&r);
     ck_assert_int_eq(http_json("GET", "/x/7", "{\"a\": \"0123456789\"}", &r), 0);
     ASSERT_ERROR(&r, 413, "too_large", "limit is 16");
-    http_free(&r);
+    lm_test_http_free(&r);
     ck_assert_int_eq(http_json("GET", "/api/v1/healthz", NULL, &r), 0);
     ASSERT_ERROR(&r, 404, "not_found", NULL);
-    http_free(&r);
+    lm_test_http_free(&r);
 }
 END_TEST
 

@@ -22,18 +22,12 @@
  */
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -44,8 +38,6 @@
 #include "lm_storage.h"
 #include "lm_taskmgr.h"
 #include "lm_test.h"
-
-extern char **environ;
 
 /* The queries: X(name, extra) runs plan scripts/nexmark/plans/<name>.json
  * against oracle query <name>; extra is a space-separated list of further
@@ -116,45 +108,6 @@ dump_teardown(void)
         lm_storage_remove_tree(dump_dir, &err);
         dump_dir[0] = '\0';
     }
-}
-
-/* --- small helpers ---------------------------------------------------------- */
-
-static int
-cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Splits text in place into its lines (without '\n'), sorted; *n the count.
- * Returns NULL only when out of memory. */
-static char **
-split_lines(char *text, size_t len, size_t *n)
-{
-    size_t count = 0, k = 0;
-    char **lines;
-
-    for (size_t i = 0; i < len; i++) {
-        count += text[i] == '\n';
-    }
-    if (len > 0 && text[len - 1] != '\n') {
-        count++;
-    }
-    if ((lines = malloc((count + 1) * sizeof(char *))) == NULL) {
-        return NULL;
-    }
-    for (char *p = text, *end = text + len; p < end && k < count;) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        lines[k++] = p;
-        if (nl == NULL) {
-            break;
-        }
-        *nl = '\0';
-        p = nl + 1;
-    }
-    qsort(lines, k, sizeof(char *), cmp_str);
-    *n = k;
-    return lines;
 }
 
 /* --- the plan ----------------------------------------------------------------- */
@@ -308,82 +261,6 @@ out:
     return ok;
 }
 
-/* --- the oracle process ------------------------------------------------------ */
-
-/* Starts `node test/oracle/oracle.mjs query dump out` with its stdout and
- * stderr into log. Returns the pid, or -1 with the reason in r. */
-static pid_t
-oracle_start(const char *query, const char *out, const char *log, lm_report *r)
-{
-    char script[1024];
-    char *argv[6];
-    posix_spawn_file_actions_t fa;
-    pid_t pid;
-    int rv;
-
-    snprintf(script, sizeof(script), "%s/test/oracle/oracle.mjs", lm_test_root());
-    argv[0] = "node";
-    argv[1] = script;
-    argv[2] = (char *)query;
-    argv[3] = dump_dir;
-    argv[4] = (char *)out;
-    argv[5] = NULL;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    rv = posix_spawnp(&pid, "node", &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rv != 0) {
-        lm_report_fail(r, "cannot start node (is it on PATH?): %s", strerror(rv));
-        return -1;
-    }
-    return pid;
-}
-
-/* Waits up to timeout_ms for the oracle (killing it after that). True when
- * it exited 0; else the reason and the end of its output in r. */
-static bool
-oracle_wait(pid_t pid, const char *log, int timeout_ms, lm_report *r)
-{
-    int64_t deadline = lm_test_now_ms() + timeout_ms;
-    int status = 0;
-    pid_t got;
-    char *text;
-    size_t len = 0;
-
-    while ((got = waitpid(pid, &status, WNOHANG)) == 0) {
-        if (lm_test_now_ms() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            lm_report_fail(r, "oracle: no answer within %d ms; killed", timeout_ms);
-            return false;
-        }
-        struct timespec ts = {0, 5 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    if (got == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        return true;
-    }
-    text = lm_test_read_file(log, &len);
-    if (got != pid) {
-        lm_report_fail(r, "oracle: waitpid: %s", strerror(errno));
-    } else if (WIFEXITED(status)) {
-        lm_report_fail(r, "oracle: node exited with status %d", WEXITSTATUS(status));
-    } else {
-        lm_report_fail(r, "oracle: node killed by signal %d", WTERMSIG(status));
-    }
-    if (text != NULL) {
-        /* the end of its output says what went wrong */
-        size_t from = len > 1500 ? len - 1500 : 0;
-        lm_report_add(r, "\n--- oracle output%s ---\n%s", from > 0 ? " (end)" : "", text + from);
-        free(text);
-    }
-    return false;
-}
-
-/* --- comparing ---------------------------------------------------------------- */
-
 /* --- one query ------------------------------------------------------------------ */
 
 static void
@@ -421,7 +298,7 @@ run_query(const char *query, const char *extra)
     if (!r.failed) {
         char name[64]; /* "q5.sql" is query q5 */
         snprintf(name, sizeof(name), "%.*s", (int)strcspn(query, "."), query);
-        oracle = oracle_start(name, oracle_out, oracle_log, &r);
+        oracle = lm_test_oracle_start(name, dump_dir, oracle_out, oracle_log, &r);
     }
     for (size_t k = 0; k < ORACLE_NPAR && !r.failed; k++) {
         lm_plan_opts po = {oracle_parallelisms[k], 0, (const char *const *)plans[k].sets};
@@ -438,35 +315,19 @@ run_query(const char *query, const char *extra)
         }
     }
     if (oracle > 0) {
-        if (oracle_wait(oracle, oracle_log, 120000 * lm_test_slowdown(), &r)) {
+        if (lm_test_oracle_wait(oracle, oracle_log, 120000 * lm_test_slowdown(), &r)) {
             t_oracle = lm_test_now_ms() - t0;
             if ((want_text = lm_test_read_file(oracle_out, &want_len)) == NULL ||
-                (want = split_lines(want_text, want_len, &nwant)) == NULL) {
+                (want = lm_test_split_lines(want_text, want_len, &nwant)) == NULL) {
                 lm_report_fail(&r, "cannot read the oracle's answer %s", oracle_out);
             }
         }
     }
     for (size_t k = 0; k < ORACLE_NPAR && !r.failed; k++) {
         char what[64];
-        size_t ngot = 0, nfinal = 0;
-        char **got = lm_test_read_lines(out_dir[k], &ngot), ** final = got;
-
         snprintf(what, sizeof(what), "%s at parallelism %u", query, oracle_parallelisms[k]);
-        if (got == NULL) {
-            lm_report_fail(&r, "%s: cannot read the output directory %s", what, out_dir[k]);
-            break;
-        }
-        nfinal = ngot;
-        if (plans[k].retract && !lm_test_apply_retractions(got, ngot, &final, &nfinal, what, &r)) {
-            final = NULL;
-        }
-        if (final != NULL) {
-            lm_test_compare_lines(final, nfinal, want, nwant, what, "Laminar", "DuckDB", &r);
-        }
-        if (final != got) {
-            free(final);
-        }
-        lm_test_free_lines(got, ngot);
+        lm_test_compare_dir(out_dir[k], plans[k].retract, want, nwant, what, "Laminar", "DuckDB",
+                            &r);
     }
     if (!r.failed && getenv("LM_TEST_VERBOSE") != NULL) {
         fprintf(stderr,
