@@ -446,7 +446,7 @@ END_TEST
 
 START_TEST(test_proto_rejects_a_wrong_version)
 {
-    static const int64_t versions[] = {0, 2, 255, 1000000};
+    static const int64_t versions[] = {0, LM_PROTO_VERSION - 1, LM_PROTO_VERSION + 1, 255, 1000000};
     for (size_t k = 0; k < sizeof(versions) / sizeof(versions[0]); k++) {
         msgpack_packer pk;
         lm_msg *m = new_packed(&pk);
