@@ -1078,6 +1078,13 @@ door_cb(evutil_socket_t fd, short what, void *arg)
             (rv = lm_decode_link_request(m, &rq, &err)) != LM_OK) {
             LM_LOG(LM_LOG_WARN, "front door: malformed request dropped: %s", err.msg);
             door_refuse(t, 0, rv == LM_EVERSION ? LM_EVERSION : LM_EPROTO, err.msg);
+        } else if (rq.node != 0 && m->dst.node != 0 && m->dst.node != t->me) {
+            /* meant for a node that was here before (a restart with a new
+             * id): refuse, and leave any link with the requester alone */
+            char why[96];
+            snprintf(why, sizeof(why), "this address is node %u now, not node %u", t->me,
+                     m->dst.node);
+            door_refuse(t, rq.node, LM_ENOROUTE, why);
         } else {
             door_request(t, &rq);
         }
@@ -1572,6 +1579,19 @@ lm_transport_add_route(lm_transport *t, uint32_t node, const char *url)
         }
     }
     return LM_OK;
+}
+
+void
+lm_transport_forget_route(lm_transport *t, uint32_t node)
+{
+    link *l = link_find(t, node);
+
+    pthread_mutex_lock(&t->lock);
+    if (l != NULL) {
+        free(l->route);
+        l->route = NULL; /* no more requests: start_request needs a route */
+    }
+    pthread_mutex_unlock(&t->lock);
 }
 
 void

@@ -84,6 +84,11 @@ const char *lm_transport_url(const lm_transport *t);
  * LM_EINVAL (bad URL, node 0 or this node), LM_ENOMEM. */
 int lm_transport_add_route(lm_transport *t, uint32_t node, const char *url);
 
+/* Forgets how to reach node: no new link to it is asked for (one that is
+ * up stays up until it breaks). For a peer known to be gone for good, e.g.
+ * a controller that came back under another node id. Any thread. */
+void lm_transport_forget_route(lm_transport *t, uint32_t node);
+
 /* Makes desk (an actor of this node) the node's desk: messages from other
  * nodes addressed to the node itself ({node, 0}), other than the PING the
  * transport answers, are delivered to it, so a peer that knows only the

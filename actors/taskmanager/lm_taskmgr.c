@@ -980,6 +980,21 @@ hosted_child_exit(lm_actor *self, tm_state *s, lm_msg *m, const lm_child_exit_ms
 
 /* Heartbeat: PING the nodes of the other task managers of distributed
  * jobs; a node that has not answered for LOST_MS is lost. */
+/* Stops this node's subtasks of a hosted share (once). */
+static void
+hosted_stop(lm_actor *self, tm_hosted *h, const char *why)
+{
+    for (uint32_t c = 0; c < h->job->nchains; c++) {
+        for (uint32_t i = 0; i < h->job->chains[c].parallelism; i++) {
+            lm_addr a = h->job->chains[c].subtasks[i];
+            if (a.node == lm_rt_node(lm_actor_rt(self))) {
+                lm_stop(lm_actor_rt(self), a, why);
+            }
+        }
+    }
+    h->seen_ms = INT64_MAX / 2;
+}
+
 static void
 heartbeat(lm_actor *self, tm_state *s)
 {
@@ -1009,15 +1024,7 @@ heartbeat(lm_actor *self, tm_state *s)
         any = true;
         if (now - h->seen_ms > LOST_MS) {
             /* the coordinator is gone: stop our part (once) */
-            for (uint32_t c = 0; c < h->job->nchains; c++) {
-                for (uint32_t i = 0; i < h->job->chains[c].parallelism; i++) {
-                    lm_addr a = h->job->chains[c].subtasks[i];
-                    if (a.node == lm_rt_node(lm_actor_rt(self))) {
-                        lm_stop(lm_actor_rt(self), a, "the coordinating node was lost");
-                    }
-                }
-            }
-            h->seen_ms = INT64_MAX / 2;
+            hosted_stop(self, h, "the coordinating node was lost");
             continue;
         }
         lm_tell(self, (lm_addr){h->coord.node, 0}, LM_MT_PING, &p);
@@ -1174,8 +1181,21 @@ tm_handle(lm_actor *self, lm_msg *m)
     }
     case LM_MT_CANCEL: {
         lm_cancel_msg c;
-        if (lm_decode_cancel(m, &c, NULL) == LM_OK &&
-            (j = find_job(s, c.job.ptr, c.job.len)) != NULL) {
+        if (lm_decode_cancel(m, &c, NULL) != LM_OK) {
+            return LM_OK;
+        }
+        if (c.job.len == 1 && c.job.ptr[0] == '*') {
+            /* every job here: the ones coordinated and the shares hosted */
+            tm_job *next;
+            for (j = s->jobs; j != NULL; j = next) {
+                next = j->next;
+                end_job(self, j, LM_JOB_CANCELED, "canceled with every job of the worker");
+                maybe_free(s, j);
+            }
+            for (tm_hosted *h = s->hosted; h != NULL; h = h->next) {
+                hosted_stop(self, h, "canceled with every job of the worker");
+            }
+        } else if ((j = find_job(s, c.job.ptr, c.job.len)) != NULL) {
             end_job(self, j, LM_JOB_CANCELED, "canceled");
             maybe_free(s, j);
         }

@@ -32,6 +32,11 @@
  * subtask of this node: a job spread over several task managers is
  * polled at each. A JOB_STATS for a job unknown here gets no answer.
  *
+ * CANCEL {job} ends the job CANCELED; CANCEL {"*"} cancels every job
+ * the task manager coordinates and stops its subtasks of every share it
+ * hosts (a worker whose controller has forgotten it: the controller runs
+ * those jobs elsewhere).
+ *
  * The distributed control plane of a later issue drives the same messages
  * from a controller; lm_job_run drives them from a thread of this process
  * (laminard run-plan, tests, benchmarks).

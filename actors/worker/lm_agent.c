@@ -41,10 +41,18 @@ send_register(lm_actor *self, agent *a)
     }
 }
 
-/* Not registered (any more): register now and every second until yes. */
+/* Not registered (any more): register now and every second until yes.
+ * A worker the scheduler no longer knows (it restarted, or declared the
+ * worker lost) has its jobs rescheduled by the controller: the ones still
+ * running here are canceled, or they would run twice. */
 static void
 unregistered(lm_actor *self, agent *a)
 {
+    if (a->worker != 0) {
+        lm_cancel_msg c = {lm_str_c("*")};
+        LM_LOG(LM_LOG_WARN, "canceling every job of this worker: the controller reschedules them");
+        lm_tell(self, a->o.taskmgr, LM_MT_CANCEL, &c);
+    }
     a->worker = 0;
     set_flag(a->o.registered, 0);
     if (a->hb_timer != 0) {
@@ -136,6 +144,14 @@ on_controller_at(lm_actor *self, agent *a, lm_msg *m)
 
     if (lm_decode_controller_at(m, &c, NULL) != LM_OK || c.node == 0) {
         return LM_OK;
+    }
+    if (c.node == a->o.controller.node && a->worker != 0) {
+        set_flag(a->o.lost, 0); /* the same controller, and it knows us */
+        return LM_OK;
+    }
+    if (a->o.transport != NULL && a->o.controller.node != 0 && a->o.controller.node != c.node) {
+        /* the controller came back as another node: stop calling the old one */
+        lm_transport_forget_route(a->o.transport, a->o.controller.node);
     }
     a->o.controller = (lm_addr){c.node, 0};
     a->scheduler = LM_ADDR_NONE;

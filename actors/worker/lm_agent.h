@@ -8,9 +8,10 @@
  * source is the scheduler's own address, used from then on. Then it sends
  * WORKER_HEARTBEAT every interval the scheduler asked for. An answer
  * LM_ENOTFOUND (the scheduler does not know it: it restarted, or declared
- * this worker lost) makes it register again. WORKER_PEERS gives the routes
- * to the other workers, handed to the transport (when there is one), so
- * that task managers can reach each other.
+ * this worker lost) makes it cancel every job of its task manager (CANCEL
+ * "*": the controller runs them elsewhere or again) and register again. WORKER_PEERS gives the
+ * routes to the other workers, handed to the transport (when there is one), so that task managers
+ * can reach each other.
  *
  * CONTROLLER_AT {node} (from the process's main thread, which finds the
  * controller's node id with lm_transport_identify) points the agent at a
