@@ -81,7 +81,7 @@ TEST_OBJS := $(TEST_SRCS:%.c=$(B)/obj/%.o)
 HELPER_SRCS := $(wildcard test/helpers/*.c)
 BENCH_SRCS := $(wildcard scripts/bench/*.c)
 
-PROGRAMS  := $(BIN)/laminard $(B)/test/check_laminar $(B)/test/lm-test-peer \
+PROGRAMS  := $(BIN)/laminard $(BIN)/laminarctl $(B)/test/check_laminar $(B)/test/lm-test-peer \
              $(BIN)/lm-bench-runtime $(BIN)/lm-bench-nexmark
 
 FUZZ_SECONDS ?= 30
