@@ -21,6 +21,26 @@
 
 static lm_rt *rt;
 static lm_addr ms, sched;
+static lm_probe *probes[16]; /* freed after the runtime */
+static int nprobes;
+
+static lm_probe *
+probe(void)
+{
+    ck_assert_int_lt(nprobes, 16);
+    return probes[nprobes++] = lm_probe_new(rt, -1);
+}
+
+/* Waits for a message of type and drops it; true when one came. */
+static bool
+got(lm_probe *p, uint32_t type, int ms)
+{
+    lm_msg *m = lm_probe_wait(p, type, ms);
+    if (m != NULL) {
+        lm_msg_release(m);
+    }
+    return m != NULL;
+}
 
 static int
 wait_ms(int ms)
@@ -49,6 +69,10 @@ static void
 teardown(void)
 {
     lm_rt_free(rt, 2000);
+    for (int i = 0; i < nprobes; i++) {
+        lm_probe_free(probes[i]);
+    }
+    nprobes = 0;
 }
 
 /* A worker played by a probe: registers with `slots` and returns its id. */
@@ -64,7 +88,7 @@ worker_register(fake_worker *w, const char *address, uint32_t slots, uint64_t tm
     lm_msg *m;
     lm_worker_registered_msg r;
 
-    w->agent = lm_probe_new(rt, -1);
+    w->agent = probe();
     w->tm = (lm_addr){lm_rt_node(rt), tm_actor};
     lm_worker_register_msg reg = {lm_str_c(address), lm_str_c(address), slots, w->tm, 7};
     ck_assert_int_eq(lm_rt_tell_as(rt, lm_probe_addr(w->agent), sched, LM_MT_WORKER_REGISTER, &reg),
@@ -131,7 +155,7 @@ expect_wait(lm_probe *job)
 START_TEST(test_scheduler_spreads_slots)
 {
     fake_worker a, b;
-    lm_probe *job = lm_probe_new(rt, -1), *job2 = lm_probe_new(rt, -1);
+    lm_probe *job = probe(), *job2 = probe();
 
     worker_register(&a, "tcp://a:6669", 4, 101);
     worker_register(&b, "tcp://b:6669", 2, 102);
@@ -167,7 +191,7 @@ END_TEST
 START_TEST(test_scheduler_waits_for_a_worker)
 {
     fake_worker a;
-    lm_probe *job = lm_probe_new(rt, -1);
+    lm_probe *job = probe();
 
     request(job, 5, 2);
     char *why = expect_wait(job);
@@ -185,7 +209,7 @@ END_TEST
 START_TEST(test_scheduler_declares_silent_worker_lost)
 {
     fake_worker a, b;
-    lm_probe *job = lm_probe_new(rt, -1);
+    lm_probe *job = probe();
     lm_worker_lost_msg l;
     lm_msg *m;
     int64_t t0;
@@ -193,7 +217,7 @@ START_TEST(test_scheduler_declares_silent_worker_lost)
     worker_register(&a, "tcp://a:6669", 1, 301);
     worker_register(&b, "tcp://b:6669", 1, 302);
     request(job, 9, 2);
-    lm_probe_wait(job, LM_MT_SLOT_GRANT, wait_ms(3000));
+    ck_assert(got(job, LM_MT_SLOT_GRANT, wait_ms(3000)));
     /* a keeps beating, b falls silent */
     t0 = lm_test_now_ms();
     m = NULL;
@@ -227,12 +251,12 @@ END_TEST
 START_TEST(test_scheduler_leave_and_reregister)
 {
     fake_worker a;
-    lm_probe *job = lm_probe_new(rt, -1);
+    lm_probe *job = probe();
     lm_msg *m;
 
     worker_register(&a, "tcp://a:6669", 2, 401);
     request(job, 3, 2);
-    lm_probe_wait(job, LM_MT_SLOT_GRANT, wait_ms(3000));
+    ck_assert(got(job, LM_MT_SLOT_GRANT, wait_ms(3000)));
     lm_worker_leave_msg l = {a.id, lm_str_c("shutting down")};
     lm_rt_tell_as(rt, lm_probe_addr(a.agent), sched, LM_MT_WORKER_LEAVE, &l);
     m = lm_probe_wait(job, LM_MT_WORKER_LOST, wait_ms(2000));
@@ -252,7 +276,7 @@ END_TEST
 START_TEST(test_scheduler_bad_messages)
 {
     fake_worker a;
-    lm_probe *job = lm_probe_new(rt, -1);
+    lm_probe *job = probe();
     lm_msg *m;
 
     /* payloads of the wrong shape are dropped; the scheduler serves on */
