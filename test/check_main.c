@@ -41,7 +41,8 @@
     X(metastore)                                                                                   \
     X(ms_actor)                                                                                    \
     X(api)                                                                                         \
-    X(scheduler)
+    X(scheduler)                                                                                   \
+    X(cli)
 
 #define LM_SUITE_DECL(name) Suite *name##_suite(void);
 LM_SUITES(LM_SUITE_DECL)
