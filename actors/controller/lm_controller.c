@@ -80,6 +80,16 @@ from_store(lm_controller *c, const lm_api_req *req, lm_api_resp *resp, const cha
     return LM_OK;
 }
 
+/* from_store with op({"id": the path's id}). */
+static int
+store_by_id(lm_controller *c, const lm_api_req *req, lm_api_resp *resp, const char *op)
+{
+    int64_t id;
+    int rv = path_id(req, resp, &id);
+    return rv != LM_OK ? rv
+                       : from_store(c, req, resp, op, json_pack("{s:I}", "id", (json_int_t)id));
+}
+
 /* Defers req and sends API_CALL {op, id, body} to dst. */
 static int
 to_actor(lm_controller *c, const lm_api_req *req, lm_addr dst, uint32_t op, int64_t id,
@@ -145,11 +155,7 @@ pipelines_list(const lm_api_req *req, lm_api_resp *resp, void *arg)
 static int
 pipeline_get(const lm_api_req *req, lm_api_resp *resp, void *arg)
 {
-    int64_t id;
-    int rv = path_id(req, resp, &id);
-    return rv != LM_OK ? rv
-                       : from_store(arg, req, resp, "pipeline.get",
-                                    json_pack("{s:I}", "id", (json_int_t)id));
+    return store_by_id(arg, req, resp, "pipeline.get");
 }
 
 static int
@@ -187,11 +193,7 @@ pipeline_delete(const lm_api_req *req, lm_api_resp *resp, void *arg)
 static int
 pipeline_jobs(const lm_api_req *req, lm_api_resp *resp, void *arg)
 {
-    int64_t id;
-    int rv = path_id(req, resp, &id);
-    return rv != LM_OK ? rv
-                       : from_store(arg, req, resp, "pipeline.jobs",
-                                    json_pack("{s:I}", "id", (json_int_t)id));
+    return store_by_id(arg, req, resp, "pipeline.jobs");
 }
 
 static int
@@ -223,11 +225,7 @@ job_get(const lm_api_req *req, lm_api_resp *resp, void *arg)
 static int
 job_events(const lm_api_req *req, lm_api_resp *resp, void *arg)
 {
-    int64_t id;
-    int rv = path_id(req, resp, &id);
-    return rv != LM_OK
-               ? rv
-               : from_store(arg, req, resp, "job.events", json_pack("{s:I}", "id", (json_int_t)id));
+    return store_by_id(arg, req, resp, "job.events");
 }
 
 static int
