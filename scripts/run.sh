@@ -1,60 +1,75 @@
 #!/usr/bin/env bash
-# run.sh: what `make run` does until the control plane exists.
+# run.sh: what `make run` does: starts the embedded standalone system and
+# submits a demo pipeline to it.
 #
-# Starts a node (laminard node) on loopback, pings it from a second node
-# to show two processes exchanging messages, runs the quick runtime
-# benchmark, stops the node with SIGTERM, and runs a demo SQL pipeline:
-# Nexmark query 5 (the auctions with the most bids in each sliding window)
-# over a million generated events, printing its plan and its results as
-# JSON lines. Later issues replace this with the standalone system.
+# Starts `laminard standalone` in the background (REST API on
+# 127.0.0.1:$LAMINAR_RUN_PORT, default 8001; SQLite metadata, checkpoints
+# and logs under build/demo), submits Nexmark query 5 (the auctions with the
+# most bids in each sliding window) over an endless stream of generated
+# events at 20,000 events/s, with a file sink, waits until the first
+# windows are written, and shows the pipeline, its job and its output.
+# The system keeps running: the script ends by saying where to look and
+# how to stop it. A system an earlier run left is stopped first.
 #
-#   scripts/run.sh BIN_DIR        (LAMINAR_RUN_PORT picks the port; 6669)
+#   scripts/run.sh BIN_DIR
 set -euo pipefail
 
 bin=${1:-build/bin}
-port=${LAMINAR_RUN_PORT:-6669}
-url="tcp://127.0.0.1:${port}"
-log=$(mktemp /tmp/laminar-run.XXXXXX.log)
+port=${LAMINAR_RUN_PORT:-8001}
+demo=$(pwd)/build/demo
+api="http://127.0.0.1:${port}"
+ctl() { "$bin/laminarctl" --server "$api" "$@"; }
 
-echo "== starting a node: $bin/laminard node (log: $log)"
-"$bin/laminard" node --set node.id=1 --set "worker.rpc_url=${url}" >"$log" 2>&1 &
-node=$!
-trap 'kill -TERM $node 2>/dev/null || true; wait $node 2>/dev/null || true' EXIT
+mkdir -p "$demo"
+if [ -f "$demo/laminard.pid" ] && kill -0 "$(cat "$demo/laminard.pid")" 2>/dev/null; then
+  echo "== stopping the system an earlier 'make run' left (pid $(cat "$demo/laminard.pid"))"
+  kill -TERM "$(cat "$demo/laminard.pid")"
+  while kill -0 "$(cat "$demo/laminard.pid")" 2>/dev/null; do sleep 0.1; done
+fi
+rm -rf "$demo/data" "$demo/out"
 
-for _ in $(seq 1 50); do
-  if grep -q "serving at" "$log"; then break; fi
-  if ! kill -0 "$node" 2>/dev/null; then
-    echo "the node did not start:"; cat "$log"; exit 1
+echo "== starting the standalone system: laminard standalone (log: $demo/laminard.log)"
+"$bin/laminard" standalone --data-dir "$demo/data" --set "api.port=${port}" \
+  >"$demo/laminard.log" 2>&1 &
+pid=$!
+echo "$pid" >"$demo/laminard.pid"
+for _ in $(seq 1 100); do
+  if ctl health >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "laminard did not start:"; cat "$demo/laminard.log"; exit 1
   fi
   sleep 0.1
 done
-grep "serving at" "$log"
+ctl health
 
 echo
-echo "== a second node pings node 1 at $url"
-"$bin/laminard" ping 1 "$url" --count 20000
+echo "== submitting Nexmark q5 (hot items) at parallelism 2: laminarctl submit"
+sql="$demo/hot_items.sql"
+sed -e "s|'connector' = 'blackhole'|'connector' = 'filesystem', 'path' = '$demo/out', 'format' = 'json'|" \
+    -e "s/'events.num' = '10000000'/'events.num' = '0', 'emit.rate' = '20000'/" \
+    scripts/nexmark/sql/q5.sql >"$sql"
+ctl submit "$sql" --name hot_items --parallelism 2
 
 echo
-echo "== the runtime benchmark (quick run; 'make bench' for the full one)"
-"$bin/lm-bench-runtime" --quick 2>/dev/null
-
+echo "== waiting for the first windows (one every 2 s of event time)"
+for _ in $(seq 1 150); do
+  if cat "$demo"/out/*.jsonl 2>/dev/null | grep -q .; then break; fi
+  sleep 0.2
+done
+sleep 2
+ctl list
 echo
-echo "== stopping the node (SIGTERM)"
-kill -TERM "$node"
-wait "$node" || true
-trap - EXIT
-tail -n 3 "$log"
-rm -f "$log"
-
+ctl status 1
 echo
-echo "== a SQL pipeline: Nexmark q5, hot items, over 1,000,000 events at parallelism 2"
-echo "   (scripts/nexmark/sql/q5.sql with its sink made stdout; its plan first)"
-sql=$(mktemp /tmp/laminar-q5.XXXXXX.sql)
-sed -e "s/'connector' = 'blackhole'/'connector' = 'stdout'/" \
-    -e "s/'events.num' = '10000000'/'events.num' = '1000000'/" scripts/nexmark/sql/q5.sql >"$sql"
-"$bin/laminard" explain "$sql" -p 2 | sed -n '/physical plan/,$p' | grep -v '^ *config'
-out=$(mktemp /tmp/laminar-q5.XXXXXX.out)
-"$bin/laminard" run "$sql" -p 2 -s logging.level=warn >"$out"
-head -n 10 "$out"
-echo "   ... $(wc -l <"$out") rows: {auction, num} for the top auctions of each window"
-rm -f "$sql" "$out"
+echo "== the first rows: {auction, num}, the auctions with the most bids per window"
+cat "$demo"/out/*.jsonl 2>/dev/null | head -n 5
+
+cat <<EOF
+
+The system is running (pid $pid) with the REST API at $api/api/v1.
+  output:         $demo/out/*.jsonl (grows as windows close)
+  pipeline:       $bin/laminarctl --server $api status 1
+  job history:    $bin/laminarctl --server $api events 1
+  stop the job:   $bin/laminarctl --server $api cancel 1
+  stop it all:    kill $pid        (or run 'make run' again to start afresh)
+EOF
