@@ -787,8 +787,10 @@ static const struct {
 
 /* --- answering --------------------------------------------------------------- */
 
-/* Sends the answers a call asked for: result (borrowed) on success, else
- * code and msg. */
+/* Sends the answers a call asked for: result on success, else code and
+ * msg. Takes result: a REST answer gets the object itself, which this
+ * thread must not touch afterwards (jansson's reference counts are not
+ * meant to be shared between threads). */
 static void
 answer(ms_state *st, lm_addr to, const lm_ms_call_msg *mc, int status, int code, const char *msg,
        json_t *result)
@@ -812,7 +814,8 @@ answer(ms_state *st, lm_addr to, const lm_ms_call_msg *mc, int status, int code,
     if (mc->pending != 0) {
         lm_api_pending *p = (lm_api_pending *)(uintptr_t)mc->pending;
         if (code == LM_OK) {
-            rv = lm_api_complete(p, status, json_incref(result));
+            rv = lm_api_complete(p, status, result);
+            result = NULL;
         } else {
             int hs = lm_api_code_status(code);
             if (hs < 400) {
@@ -825,6 +828,7 @@ answer(ms_state *st, lm_addr to, const lm_ms_call_msg *mc, int status, int code,
                    lm_strerror(rv));
         }
     }
+    json_decref(result);
 }
 
 /* Decodes an MS_CALL; false (logged) when it cannot be used. */
@@ -967,10 +971,9 @@ run_call(ms_state *st, lm_msg *m, bool *committed)
     if (code != LM_OK) {
         LM_LOG(LM_LOG_DEBUG, "%s: %s", op, err.msg);
     }
-    answer(st, m->src, &mc, status, code, err.msg, result);
+    answer(st, m->src, &mc, status, code, err.msg, result); /* takes result */
     json_decref(args);
     json_decref(extra);
-    json_decref(result);
     return true;
 }
 

@@ -258,6 +258,8 @@ on_api(lm_actor *self, pm *s, lm_msg *m)
 
 /* --- the store's answers ----------------------------------------------------- */
 
+/* Answers a create; takes res (the REST answer gets it: this thread must
+ * not touch it afterwards). */
 static void
 created(lm_actor *self, pm *s, waiting *w, int code, const char *error, json_t *res)
 {
@@ -266,12 +268,13 @@ created(lm_actor *self, pm *s, waiting *w, int code, const char *error, json_t *
     if (code != LM_OK) {
         int st = lm_api_code_status(code);
         lm_api_complete_error(w->p, st, lm_api_status_name(st), "%s", error);
+        json_decref(res);
         return;
     }
     if (job != NULL) {
         start_job(self, s, job, res, w->plan, NULL);
     }
-    lm_api_complete(w->p, 201, json_incref(res));
+    lm_api_complete(w->p, 201, res);
 }
 
 static void
@@ -323,7 +326,10 @@ on_reply(lm_actor *self, pm *s, lm_msg *m)
     w = s->w[i];
     s->w[i] = s->w[--s->nw];
     switch (w.kind) {
-    case W_CREATE: created(self, s, &w, code, error != NULL ? error : "", res); break;
+    case W_CREATE:
+        created(self, s, &w, code, error != NULL ? error : "", res);
+        res = NULL;
+        break;
     case W_RESUME: resumed(self, s, code, error != NULL ? error : "", res); break;
     case W_STOP:
         if (code != LM_OK) {
@@ -343,7 +349,8 @@ on_reply(lm_actor *self, pm *s, lm_msg *m)
             int st = lm_api_code_status(code);
             lm_api_complete_error(w.p, st, lm_api_status_name(st), "%s", error);
         } else {
-            lm_api_complete(w.p, 200, json_incref(res));
+            lm_api_complete(w.p, 200, res);
+            res = NULL; /* the REST answer's now */
         }
         break;
     }
