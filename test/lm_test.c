@@ -1260,11 +1260,13 @@ lm_test_http_raw(const char *host, int port, bool half_close, const char *data, 
     size_t cap = 65536, n = 0, off = 0;
     char *buf = malloc(cap), *end;
     int fd = lm_test_http_connect(host, port);
-    ssize_t k;
+    ssize_t k = 0;
 
     memset(out, 0, sizeof(*out));
     out->status = -1;
     if (fd < 0 || buf == NULL) {
+        snprintf(out->problem, sizeof(out->problem), "%s to %s:%d: %s",
+                 fd < 0 ? "cannot connect" : "out of memory", host, port, strerror(errno));
         free(buf);
         if (fd >= 0) {
             close(fd);
@@ -1274,6 +1276,7 @@ lm_test_http_raw(const char *host, int port, bool half_close, const char *data, 
     while (off < len && (k = send(fd, data + off, len - off, MSG_NOSIGNAL)) > 0) {
         off += (size_t)k;
     }
+    int send_errno = off < len ? errno : 0;
     if (half_close) {
         shutdown(fd, SHUT_WR);
     }
@@ -1292,9 +1295,20 @@ lm_test_http_raw(const char *host, int port, bool half_close, const char *data, 
         }
         n += (size_t)k;
     }
+    int recv_errno = k < 0 ? errno : 0;
     close(fd);
     buf[n] = '\0';
     if (n < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || (end = strstr(buf, "\r\n\r\n")) == NULL) {
+        char why[80] = "";
+        if (recv_errno == EAGAIN || recv_errno == EWOULDBLOCK) {
+            snprintf(why, sizeof(why), "; nothing more within %d s", 20 * lm_test_slowdown());
+        } else if (recv_errno != 0) {
+            snprintf(why, sizeof(why), "; recv: %s", strerror(recv_errno));
+        }
+        snprintf(out->problem, sizeof(out->problem),
+                 "no HTTP answer from %s:%d: %zu bytes came back%s%s%s", host, port, n,
+                 send_errno != 0 ? "; send: " : "", send_errno != 0 ? strerror(send_errno) : "",
+                 why);
         free(buf);
         return -1;
     }
@@ -1338,6 +1352,7 @@ lm_test_http_do(const char *host, int port, bool half_close, const char *method,
     if (hl >= sizeof(head) || (req = malloc(hl + len + 1)) == NULL) {
         memset(out, 0, sizeof(*out));
         out->status = -1;
+        snprintf(out->problem, sizeof(out->problem), "request too long, or out of memory");
         return -1;
     }
     memcpy(req, head, hl);
@@ -1387,4 +1402,121 @@ lm_test_http_free(lm_test_http *r)
     free(r->body);
     json_decref(r->json);
     memset(r, 0, sizeof(*r));
+}
+
+/* --- the REST API of a laminard --------------------------------------------- */
+
+json_t *
+lm_test_api_get(int port, const char *path, int *status, char *problem, size_t cap)
+{
+    char full[1024];
+    lm_test_http r;
+    json_t *doc = NULL;
+
+    snprintf(full, sizeof(full), "/api/v1%s", path);
+    lm_test_http_json("127.0.0.1", port, "GET", full, NULL, &r);
+    if (status != NULL) {
+        *status = r.status;
+    }
+    if (r.status == 200 && r.json != NULL) {
+        doc = json_incref(r.json);
+    } else if (problem != NULL && cap > 0) {
+        snprintf(problem, cap, "%.*s", r.status < 0 ? 160 : 300,
+                 r.status < 0     ? r.problem
+                 : r.body != NULL ? r.body
+                                  : "");
+    }
+    lm_test_http_free(&r);
+    return doc;
+}
+
+bool
+lm_test_api_wait_up(int port, lm_test_proc *p, int timeout_ms)
+{
+    int64_t deadline = lm_test_now_ms() + timeout_ms;
+
+    for (;;) {
+        int status;
+        json_t *doc = lm_test_api_get(port, "/healthz", &status, NULL, 0);
+        json_decref(doc);
+        if (status == 200) {
+            return true;
+        }
+        if ((p != NULL && lm_test_proc_wait(p, 0)) || lm_test_now_ms() >= deadline) {
+            return false;
+        }
+        sleep_ms(20);
+    }
+}
+
+json_t *
+lm_test_api_wait_job(int port, long long job, const char *state, int timeout_ms, char *last,
+                     size_t cap)
+{
+    int64_t deadline = lm_test_now_ms() + timeout_ms;
+    char path[64];
+
+    snprintf(path, sizeof(path), "/jobs/%lld", job);
+    if (last != NULL && cap > 0) {
+        snprintf(last, cap, "no answer");
+    }
+    for (;;) {
+        int status;
+        char problem[320] = "";
+        json_t *doc = lm_test_api_get(port, path, &status, problem, sizeof(problem));
+        const char *st = json_string_value(json_object_get(doc, "state"));
+        if (st != NULL) {
+            if (last != NULL) {
+                snprintf(last, cap, "%s (%s)", st,
+                         json_string_value(json_object_get(doc, "reason")) != NULL
+                             ? json_string_value(json_object_get(doc, "reason"))
+                             : "");
+            }
+            if (strcmp(st, state) == 0) {
+                return doc;
+            }
+            if (strcmp(st, "stopped") == 0 || strcmp(st, "failed") == 0 ||
+                strcmp(st, "finished") == 0) {
+                json_decref(doc);
+                return NULL;
+            }
+        } else if (last != NULL) {
+            snprintf(last, cap, "GET %s: status %d: %s", path, status, problem);
+        }
+        json_decref(doc);
+        if (lm_test_now_ms() >= deadline) {
+            return NULL;
+        }
+        sleep_ms(20);
+    }
+}
+
+json_t *
+lm_test_api_events(int port, long long job, char *states, size_t cap)
+{
+    char path[64];
+    json_t *doc, *events, *e;
+    size_t i, n = 0;
+
+    snprintf(path, sizeof(path), "/jobs/%lld/events", job);
+    if (states != NULL && cap > 0) {
+        states[0] = '\0';
+    }
+    doc = lm_test_api_get(port, path, NULL, NULL, 0);
+    events = json_object_get(doc, "events");
+    if (!json_is_array(events)) {
+        json_decref(doc);
+        return NULL;
+    }
+    json_incref(events);
+    json_decref(doc);
+    json_array_foreach(events, i, e)
+    {
+        const char *st = json_string_value(json_object_get(e, "state"));
+        if (states != NULL && n < cap) {
+            n += (size_t)snprintf(states + n, cap - n, "%s%s", i > 0 ? "," : "",
+                                  st != NULL ? st : "?");
+        }
+    }
+    return events;
 }

@@ -240,12 +240,13 @@ void lm_report_log_tail(lm_report *r, const char *name, const char *path, size_t
  * (Connection: close), a 20 s (times the slowdown) socket timeout. */
 
 typedef struct lm_test_http {
-    int status;       /* -1 when no status line came */
-    char *headers;    /* the header block, NUL-terminated */
-    char *body;       /* the body, NUL-terminated */
-    size_t body_len;  /* its length */
-    json_t *json;     /* the body parsed, or NULL */
-    json_error_t err; /* why not */
+    int status;        /* -1 when no status line came */
+    char *headers;     /* the header block, NUL-terminated */
+    char *body;        /* the body, NUL-terminated */
+    size_t body_len;   /* its length */
+    json_t *json;      /* the body parsed, or NULL */
+    json_error_t err;  /* why not */
+    char problem[160]; /* why no status line came ("" when one did) */
 } lm_test_http;
 
 /* A blocking TCP connection to host (a dotted IPv4 address):port, or -1. */
@@ -265,5 +266,25 @@ int lm_test_http_json(const char *host, int port, const char *method, const char
 /* The value of header name in r (a static buffer), or NULL. */
 const char *lm_test_http_header(const lm_test_http *r, const char *name);
 void lm_test_http_free(lm_test_http *r);
+
+/* --- the REST API of a laminard on 127.0.0.1 ------------------------------- */
+
+/* GET /api/v1<path>: the parsed body of a 200 answer (json_decref it), or
+ * NULL; *status (may be NULL) gets the HTTP status, -1 for no answer
+ * (then problem, when not NULL, says why; else the body's start). */
+json_t *lm_test_api_get(int port, const char *path, int *status, char *problem, size_t cap);
+/* Waits up to timeout_ms until GET /api/v1/healthz answers 200. False
+ * when it did not, or when p (may be NULL) exited meanwhile. */
+bool lm_test_api_wait_up(int port, lm_test_proc *p, int timeout_ms);
+/* Polls GET /api/v1/jobs/<job> until its "state" is state; returns that
+ * answer (json_decref it). NULL after timeout_ms, or as soon as the job
+ * is in another state a job never leaves (stopped, failed, finished);
+ * last (may be NULL) gets the last state seen and its reason. */
+json_t *lm_test_api_wait_job(int port, long long job, const char *state, int timeout_ms, char *last,
+                             size_t cap);
+/* GET /api/v1/jobs/<job>/events: the "events" array (json_decref it) or
+ * NULL; states (may be NULL) gets their states in order, comma-separated
+ * ("created,scheduling,running"). */
+json_t *lm_test_api_events(int port, long long job, char *states, size_t cap);
 
 #endif /* LM_TEST_H */
