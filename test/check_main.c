@@ -42,7 +42,9 @@
     X(ms_actor)                                                                                    \
     X(api)                                                                                         \
     X(scheduler)                                                                                   \
-    X(cli)
+    X(cli)                                                                                         \
+    X(standalone)                                                                                  \
+    X(cluster)
 
 #define LM_SUITE_DECL(name) Suite *name##_suite(void);
 LM_SUITES(LM_SUITE_DECL)
