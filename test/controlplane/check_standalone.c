@@ -405,7 +405,7 @@ START_TEST(test_standalone_submit_matches_duckdb)
         CHECK(lm_test_now_ms() < deadline, "job %lld still %s (%s) after 60 s", job, st,
               jstr(doc, "reason"));
         json_decref(doc);
-        usleep(20000);
+        usleep(50000);
     }
     CHECK(strcmp(jstr(doc, "reason"), "all input consumed") == 0,
           "job %lld finished with reason '%s', want 'all input consumed'", job,
