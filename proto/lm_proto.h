@@ -44,7 +44,6 @@
 #define LM_API_OP_PIPELINE_CREATE 2 /* POST /pipelines, body (pipeline manager) */
 #define LM_API_OP_PIPELINE_STOP   3 /* PATCH /pipelines/{id} {stop} (pipeline manager, job) */
 #define LM_API_OP_PIPELINE_DELETE 4 /* DELETE /pipelines/{id} (pipeline manager) */
-#define LM_API_OP_JOB_GET         5 /* GET /jobs/{id} (job controller) */
 
 /* The epoch of the job's end: CHECKPOINT_DONE for it tells the subtasks
  * that every subtask has consumed all its input, so what sinks hold for

@@ -19,6 +19,7 @@
 
 #include "lm_api.h"
 #include "lm_api_v1.h"
+#include "lm_jobboard.h"
 #include "lm_jobctl.h"
 #include "lm_log.h"
 #include "lm_metastore.h"
@@ -33,6 +34,7 @@ struct lm_controller {
     lm_api *api;
     lm_addr ms, sched, pm;
     atomic_int live_jobs;
+    lm_jobboard *board; /* the job controllers' live figures */
 };
 
 /* --- routes ---------------------------------------------------------------- */
@@ -55,10 +57,11 @@ path_id(const lm_api_req *req, lm_api_resp *resp, int64_t *id)
     return LM_OK;
 }
 
-/* Defers req and has the metastore actor answer it with op(args). Takes
- * args. */
+/* Defers req and has the metastore actor answer it with op(args), extra's
+ * members added (borrowed; may be NULL). Takes args. */
 static int
-from_store(lm_controller *c, const lm_api_req *req, lm_api_resp *resp, const char *op, json_t *args)
+from_store_extra(lm_controller *c, const lm_api_req *req, const char *op, json_t *args,
+                 json_t *extra)
 {
     lm_api_pending *p;
     int rv;
@@ -70,14 +73,20 @@ from_store(lm_controller *c, const lm_api_req *req, lm_api_resp *resp, const cha
         json_decref(args);
         return rv;
     }
-    (void)resp;
-    rv = lm_ms_call(c->rt, lm_api_addr(req->api), c->ms, op, 0, args, p, NULL);
+    rv = lm_ms_call(c->rt, lm_api_addr(req->api), c->ms, op, 0, args, p, extra);
     json_decref(args);
     if (rv != LM_OK) {
         lm_api_complete_error(p, 503, "unavailable", "the metadata store is unavailable: %s",
                               lm_strerror(rv));
     }
     return LM_OK;
+}
+
+static int
+from_store(lm_controller *c, const lm_api_req *req, lm_api_resp *resp, const char *op, json_t *args)
+{
+    (void)resp;
+    return from_store_extra(c, req, op, args, NULL);
 }
 
 /* from_store with op({"id": the path's id}). */
@@ -206,20 +215,22 @@ static int
 job_get(const lm_api_req *req, lm_api_resp *resp, void *arg)
 {
     lm_controller *c = arg;
-    char name[64];
-    lm_addr ctl;
+    json_t *extra = NULL;
+    char *live;
     int64_t id;
     int rv;
 
     if ((rv = path_id(req, resp, &id)) != LM_OK) {
         return rv;
     }
-    lm_jobctl_name(id, name, sizeof(name));
-    if (lm_rt_whereis(c->rt, name, &ctl) == LM_OK) {
-        /* running: its controller adds the live counters */
-        return to_actor(c, req, ctl, LM_API_OP_JOB_GET, id, "");
+    /* the stored job, with its controller's latest figures when there are */
+    if ((live = lm_jobboard_get(c->board, id)) != NULL) {
+        extra = json_loads(live, 0, NULL);
+        free(live);
     }
-    return from_store(c, req, resp, "job.get", json_pack("{s:I}", "id", (json_int_t)id));
+    rv = from_store_extra(c, req, "job.get", json_pack("{s:I}", "id", (json_int_t)id), extra);
+    json_decref(extra);
+    return rv;
 }
 
 static int
@@ -304,13 +315,19 @@ lm_controller_start(lm_rt *rt, const lm_controller_opts *opts, lm_controller **o
     c->rt = rt;
     c->transport = opts->transport;
     atomic_init(&c->live_jobs, 0);
+    if (lm_jobboard_new(&c->board) != LM_OK) {
+        free(c);
+        return lm_error_set(err, LM_ENOMEM, "out of memory");
+    }
     if ((rv = lm_ms_config_url(cfg, &url, err)) != LM_OK) {
+        lm_jobboard_free(c->board);
         free(c);
         return rv;
     }
     lm_ms_mask_url(url, masked, sizeof(masked));
     if ((rv = lm_ms_open(url, &ms, err)) != LM_OK) {
         free(url);
+        lm_jobboard_free(c->board);
         free(c);
         return rv;
     }
@@ -319,6 +336,7 @@ lm_controller_start(lm_rt *rt, const lm_controller_opts *opts, lm_controller **o
     rv = lm_ms_actor_spawn(rt, &mo, &c->ms, err);
     free(url);
     if (rv != LM_OK) {
+        lm_jobboard_free(c->board);
         free(c);
         return rv;
     }
@@ -341,6 +359,7 @@ lm_controller_start(lm_rt *rt, const lm_controller_opts *opts, lm_controller **o
                            60000,
                            opts->stats_interval_ms > 0 ? opts->stats_interval_ms : 1000,
                            &c->live_jobs,
+                           c->board,
                            -1};
     if ((rv = lm_pipeline_spawn(rt, &po, &c->pm)) != LM_OK) {
         lm_error_set(err, rv, "cannot start the pipeline manager: %s", lm_strerror(rv));
@@ -403,6 +422,12 @@ lm_controller_stop(lm_controller *c)
         /* after everything it was given */
         lm_stop(c->rt, c->ms, "controller shutting down");
         wait_gone(c->rt, "metastore", 10000);
+    }
+    if (atomic_load(&c->live_jobs) == 0) {
+        lm_jobboard_free(c->board); /* no job controller is left to post */
+    } else {
+        LM_LOGC(LM_LOG_WARN, "controller", "%d job controllers still stopping; left to the exit",
+                atomic_load(&c->live_jobs));
     }
     free(c);
 }

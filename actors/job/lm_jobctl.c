@@ -16,7 +16,6 @@
 
 #include <jansson.h>
 
-#include "lm_api.h"
 #include "lm_log.h"
 #include "lm_ms_actor.h"
 #include "lm_plan.h"
@@ -24,7 +23,9 @@
 
 enum phase { P_SCHEDULING, P_DEPLOYING, P_RUNNING, P_STOPPING, P_BACKOFF, P_DONE };
 
-enum { T_BACKOFF = 1, T_DEPLOY, T_STOP, T_STATS };
+enum { T_BACKOFF = 1, T_DEPLOY, T_STOP, T_STATS, T_FINAL };
+
+#define FINAL_STATS_MS 300 /* how long an ended job waits for its last counters */
 
 typedef struct jobctl {
     lm_jobctl_opts o;
@@ -37,11 +38,12 @@ typedef struct jobctl {
     char stop_how[16];
     uint64_t attempt;
     char deploy_id[64]; /* "{id}-{attempt}" of the current deployment; "" none */
+    char stats_id[64];  /* the deployment whose counters are taken (kept after it ends) */
     lm_addr *workers;   /* task managers of the grant */
     uint32_t nworkers;
     char placement[512];
     char wait_reason[256];
-    uint64_t timer[T_STATS + 1]; /* by tag; 0: not running */
+    uint64_t timer[T_FINAL + 1]; /* by tag; 0: not running */
     uint64_t stats_seq;
     uint64_t **in, **out; /* per plan operator, per subtask: latest counters */
 } jobctl;
@@ -112,20 +114,35 @@ undeploy(lm_actor *self, jobctl *j)
     j->workers = NULL;
     j->nworkers = 0;
     j->placement[0] = '\0';
-    stats_reset(j); /* the counters are those of the attempt running */
     timer_clear(self, j, T_DEPLOY);
     timer_clear(self, j, T_STATS);
     lm_slot_release_msg r = {(uint64_t)j->o.job_id};
     lm_tell(self, j->o.scheduler, LM_MT_SLOT_RELEASE, &r);
 }
 
+static void poll_stats(lm_actor *self, jobctl *j);
+static void publish(jobctl *j);
+
+/* The job is over: records state. When it had run, one more JOB_STATS
+ * round (the task managers keep an ended job's counters) and, after
+ * FINAL_STATS_MS, the last figures go to the board (on_timer); then the
+ * actor stops. */
 static void
 finish(lm_actor *self, jobctl *j, const char *state, const char *reason)
 {
+    bool ran = j->stats_id[0] != '\0' && j->nworkers > 0;
+
+    if (ran) {
+        poll_stats(self, j);
+    }
     undeploy(self, j);
     record(self, j, state, reason, false);
     j->phase = P_DONE;
-    lm_actor_stop(self);
+    if (ran) {
+        timer_set(self, j, T_FINAL, FINAL_STATS_MS, 0);
+    } else {
+        lm_actor_stop(self);
+    }
 }
 
 static void
@@ -216,6 +233,8 @@ on_grant(lm_actor *self, jobctl *j, lm_msg *m)
     snprintf(j->placement, sizeof(j->placement), "%.*s", (int)g.placement.len, g.placement.ptr);
     j->attempt++;
     snprintf(j->deploy_id, sizeof(j->deploy_id), "%" PRId64 "-%" PRIu64, j->o.job_id, j->attempt);
+    snprintf(j->stats_id, sizeof(j->stats_id), "%s", j->deploy_id);
+    stats_reset(j); /* the counters are those of this attempt */
     if (j->nworkers > 1 && (wb = malloc((j->nworkers - 1) * LM_ADDR_WIRE_SIZE)) == NULL) {
         failed(self, j, "out of memory");
         return LM_OK;
@@ -281,6 +300,7 @@ on_status(lm_actor *self, jobctl *j, lm_msg *m)
         timer_clear(self, j, T_DEPLOY);
         if (j->phase == P_DEPLOYING) {
             j->phase = P_RUNNING;
+            publish(j); /* the placement is on the board before the store says running */
             snprintf(why, sizeof(why), "running on %s", j->placement);
             record(self, j, "running", why, false);
             timer_set(self, j, T_STATS, 0, j->o.stats_interval_ms);
@@ -336,7 +356,7 @@ on_stats(jobctl *j, lm_msg *m)
     lm_job_stats_reply_msg r;
 
     if (lm_decode_job_stats_reply(m, &r, NULL) != LM_OK || j->in == NULL ||
-        r.job.len != strlen(j->deploy_id) || memcmp(r.job.ptr, j->deploy_id, r.job.len) != 0) {
+        r.job.len != strlen(j->stats_id) || memcmp(r.job.ptr, j->stats_id, r.job.len) != 0) {
         return LM_OK;
     }
     for (uint32_t k = 0; k + 20 <= r.ops.len; k += 20) {
@@ -361,7 +381,7 @@ on_stats(jobctl *j, lm_msg *m)
 static void
 poll_stats(lm_actor *self, jobctl *j)
 {
-    lm_job_stats_msg q = {lm_str_c(j->deploy_id), ++j->stats_seq};
+    lm_job_stats_msg q = {lm_str_c(j->stats_id), ++j->stats_seq};
 
     for (uint32_t i = 0; i < j->nworkers; i++) {
         lm_tell(self, j->workers[i], LM_MT_JOB_STATS, &q);
@@ -388,49 +408,62 @@ operators_json(const jobctl *j)
     return arr;
 }
 
-/* Asks the store for a record and has it answer the request p, with
- * extra's members added (borrowed). */
+/* Posts the figures to the job board. */
 static void
-answer_from_store(lm_actor *self, jobctl *j, const char *op, int64_t id, lm_api_pending *p,
-                  json_t *extra)
+publish(jobctl *j)
 {
-    json_t *a = json_pack("{s:I}", "id", (json_int_t)id);
-    if (a == NULL || lm_ms_call(lm_actor_rt(self), lm_actor_addr(self), j->o.metastore, op, 0, a, p,
-                                extra) != LM_OK) {
-        lm_api_complete_error(p, 503, "unavailable", "the metadata store is unavailable");
+    json_t *o;
+    char *text;
+
+    if (j->o.board == NULL || j->in == NULL) {
+        return;
     }
-    json_decref(a);
+    o = json_pack("{s:o, s:s}", "operators", operators_json(j), "placement", j->placement);
+    if (o != NULL && (text = json_dumps(o, JSON_COMPACT)) != NULL) {
+        lm_jobboard_put(j->o.board, j->o.job_id, text);
+        free(text);
+    }
+    json_decref(o);
 }
 
-static void
-stop_request(lm_actor *self, jobctl *j, const char *how, lm_api_pending *p)
+/* A stop request: returns the state word recorded. */
+static const char *
+stop_request(lm_actor *self, jobctl *j, const char *how)
 {
     char why[64];
 
-    if (!j->stop_requested && j->phase != P_DONE) {
-        j->stop_requested = true;
-        snprintf(j->stop_how, sizeof(j->stop_how), "%s", how);
-        snprintf(why, sizeof(why), "stop requested (%s)", how);
-        if (j->phase == P_RUNNING || j->phase == P_DEPLOYING) {
-            record(self, j, "stopping", why, false);
-            if (strcmp(how, "graceful") == 0 && j->phase == P_RUNNING) {
-                lm_trigger_checkpoint_msg t = {lm_str_c(j->deploy_id), 0, LM_BARRIER_SAVEPOINT,
-                                               true};
-                lm_tell(self, j->workers[0], LM_MT_TRIGGER_CHECKPOINT, &t);
-            } else {
-                lm_cancel_msg c = {lm_str_c(j->deploy_id)};
-                lm_tell(self, j->workers[0], LM_MT_CANCEL, &c);
-            }
-            j->phase = P_STOPPING;
-            timer_clear(self, j, T_STATS);
-            timer_set(self, j, T_STOP, j->o.stop_timeout_ms, 0);
-        } else {
-            snprintf(why, sizeof(why), "stopped by request (%s) before it ran", how);
-            timer_clear(self, j, T_BACKOFF);
-            finish(self, j, "stopped", why);
-        }
+    if (j->stop_requested || j->phase == P_DONE) {
+        return j->phase == P_DONE ? "stopped" : "stopping";
     }
-    answer_from_store(self, j, "pipeline.get", j->o.pipeline_id, p, NULL);
+    j->stop_requested = true;
+    snprintf(j->stop_how, sizeof(j->stop_how), "%s", how);
+    /* the pipeline's intent first: a controller started later keeps it stopped */
+    json_t *a = json_pack("{s:I, s:s}", "id", (json_int_t)j->o.pipeline_id, "stop", how);
+    if (a == NULL || lm_ms_call(lm_actor_rt(self), lm_actor_addr(self), j->o.metastore,
+                                "pipeline.set_stop", 0, a, NULL, NULL) != LM_OK) {
+        LM_LOG(LM_LOG_ERROR, "job %" PRId64 ": cannot record the stop of pipeline %" PRId64,
+               j->o.job_id, j->o.pipeline_id);
+    }
+    json_decref(a);
+    snprintf(why, sizeof(why), "stop requested (%s)", how);
+    if (j->phase == P_RUNNING || j->phase == P_DEPLOYING) {
+        record(self, j, "stopping", why, false);
+        if (strcmp(how, "graceful") == 0 && j->phase == P_RUNNING) {
+            lm_trigger_checkpoint_msg t = {lm_str_c(j->deploy_id), 0, LM_BARRIER_SAVEPOINT, true};
+            lm_tell(self, j->workers[0], LM_MT_TRIGGER_CHECKPOINT, &t);
+        } else {
+            lm_cancel_msg c = {lm_str_c(j->deploy_id)};
+            lm_tell(self, j->workers[0], LM_MT_CANCEL, &c);
+        }
+        j->phase = P_STOPPING;
+        timer_clear(self, j, T_STATS);
+        timer_set(self, j, T_STOP, j->o.stop_timeout_ms, 0);
+        return "stopping";
+    }
+    snprintf(why, sizeof(why), "stopped by request (%s) before it ran", how);
+    timer_clear(self, j, T_BACKOFF);
+    finish(self, j, "stopped", why);
+    return "stopped";
 }
 
 static int
@@ -439,21 +472,16 @@ on_api(lm_actor *self, jobctl *j, lm_msg *m)
     lm_api_call_msg c;
     char how[16];
 
-    if (lm_decode_api_call(m, &c, NULL) != LM_OK || c.pending == 0) {
+    if (lm_decode_api_call(m, &c, NULL) != LM_OK || c.op != LM_API_OP_PIPELINE_STOP) {
+        LM_LOG(LM_LOG_WARN, "job %" PRId64 ": unexpected API_CALL dropped", j->o.job_id);
         return LM_OK;
     }
-    lm_api_pending *p = (lm_api_pending *)(uintptr_t)c.pending;
-    if (c.op == LM_API_OP_PIPELINE_STOP) {
-        snprintf(how, sizeof(how), "%.*s", (int)c.body.len, c.body.ptr);
-        stop_request(self, j, how, p);
-    } else if (c.op == LM_API_OP_JOB_GET) {
-        json_t *extra =
-            json_pack("{s:o, s:s}", "operators", operators_json(j), "placement", j->placement);
-        answer_from_store(self, j, "job.get", j->o.job_id, p, extra);
-        json_decref(extra);
-    } else {
-        lm_api_complete_error(p, 500, "internal", "a job controller does not answer op %u", c.op);
+    if (j->phase == P_DONE) {
+        return LM_OK; /* ended: the asker learns it from this actor's exit */
     }
+    snprintf(how, sizeof(how), "%.*s", (int)c.body.len, c.body.ptr);
+    lm_stop_ack_msg a = {c.id, lm_str_c(stop_request(self, j, how))};
+    lm_tell(self, m->src, LM_MT_STOP_ACK, &a);
     return LM_OK;
 }
 
@@ -463,7 +491,7 @@ on_timer(lm_actor *self, jobctl *j, lm_msg *m)
     lm_timer_msg t;
     char why[128];
 
-    if (lm_decode_timer(m, &t, NULL) != LM_OK || t.tag > T_STATS || j->timer[t.tag] != t.id) {
+    if (lm_decode_timer(m, &t, NULL) != LM_OK || t.tag > T_FINAL || j->timer[t.tag] != t.id) {
         return LM_OK;
     }
     if (t.tag != T_STATS) {
@@ -489,8 +517,13 @@ on_timer(lm_actor *self, jobctl *j, lm_msg *m)
             finish(self, j, "stopped", why);
         }
         break;
+    case T_FINAL:
+        publish(j); /* the job's last figures stay on the board */
+        lm_actor_stop(self);
+        break;
     case T_STATS:
         if (j->phase == P_RUNNING) {
+            publish(j); /* the sums of the last round's answers */
             poll_stats(self, j);
         }
         break;
@@ -568,8 +601,9 @@ jobctl_handle(lm_actor *self, lm_msg *m)
 {
     jobctl *j = lm_actor_state(self);
 
-    if (j->phase == P_DONE && m->type != LM_MT_API_CALL) {
-        return LM_OK;
+    if (j->phase == P_DONE && m->type != LM_MT_API_CALL && m->type != LM_MT_TIMER &&
+        m->type != LM_MT_JOB_STATS_REPLY) {
+        return LM_OK; /* ended: waits only for its last counters */
     }
     switch (m->type) {
     case LM_MT_SLOT_GRANT: return on_grant(self, j, m);

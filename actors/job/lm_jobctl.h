@@ -27,18 +27,19 @@
  * is failed. For now a restart starts from scratch (restore_epoch 0).
  *
  * Stopping (API_CALL LM_API_OP_PIPELINE_STOP, body "immediate" or
- * "graceful"): immediate cancels the job; graceful asks for a savepoint
- * that then stops it (then_stop), so sinks commit what they hold. A job
- * not deployed yet is stopped at once. The call's pending request is
- * answered with the pipeline (metastore "pipeline.get") after the new
- * state is recorded. If the job has not stopped after stop_timeout_ms it
- * is canceled.
+ * "graceful", id a tag): immediate cancels the job; graceful asks for a
+ * savepoint that then stops it (then_stop), so sinks commit what they
+ * hold. A job not deployed yet is stopped at once. The controller records
+ * the new state and answers the sender STOP_ACK {tag, state}: a store
+ * read the sender makes after that sees the new state. If the job has not
+ * stopped after stop_timeout_ms it is canceled.
  *
  * Live counters: while running, the controller polls the task managers it
- * deployed to with JOB_STATS every stats_interval_ms and keeps each
- * subtask's latest per-operator counts; API_CALL LM_API_OP_JOB_GET answers
- * with the stored job plus "operators" (per plan operator: id, kind,
- * parallelism, records_in, records_out) and "placement".
+ * deployed to with JOB_STATS every stats_interval_ms, keeps each
+ * subtask's latest per-operator counts, and posts their sums to the job
+ * board (lm_jobboard.h) as {"operators": [{id, kind, parallelism,
+ * records_in, records_out}, ...], "placement": "..."}; the last figures
+ * stay there when the job ends.
  *
  * The actor is named "job-{id}" (lm_jobctl_name) and stops itself once the
  * job is finished, stopped or failed. Stopped from outside (controller
@@ -54,6 +55,7 @@
 #include <stdint.h>
 
 #include "lm_err.h"
+#include "lm_jobboard.h"
 #include "lm_rt.h"
 
 typedef struct lm_jobctl_opts {
@@ -71,6 +73,7 @@ typedef struct lm_jobctl_opts {
     int64_t stop_timeout_ms;   /* from a stop request to stopped */
     int64_t stats_interval_ms; /* JOB_STATS polling while running */
     atomic_int *live;          /* counts live job controllers (for shutdown); may be NULL */
+    lm_jobboard *board;        /* where the live figures go; may be NULL */
 } lm_jobctl_opts;
 
 /* Spawns the controller of job o->job_id as a child of parent (which gets

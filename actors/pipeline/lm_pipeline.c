@@ -22,14 +22,15 @@
 #include "lm_proto.h"
 #include "lm_sql.h"
 
-enum wait_kind { W_CREATE, W_RESUME, W_STOP, W_DELETE };
+enum wait_kind { W_CREATE, W_RESUME, W_STOP, W_DELETE, W_STOP_ACK };
 
 typedef struct waiting {
     uint64_t tag;
     enum wait_kind kind;
     lm_api_pending *p;
-    int64_t id; /* pipeline id (stop, delete) */
-    char *plan; /* create: the compiled plan (JSON text), owned */
+    int64_t id;  /* pipeline id (stop, delete) */
+    char *plan;  /* create: the compiled plan (JSON text), owned */
+    lm_addr ctl; /* W_STOP_ACK: the job controller asked */
 } waiting;
 
 typedef struct live {
@@ -79,7 +80,7 @@ ask_store(lm_actor *self, pm *s, const char *op, json_t *args, enum wait_kind ki
     }
     json_decref(args);
     if (rv == LM_OK) {
-        s->w[s->nw++] = (waiting){tag, kind, p, id, plan};
+        s->w[s->nw++] = (waiting){tag, kind, p, id, plan, LM_ADDR_NONE};
     } else {
         free(plan);
     }
@@ -124,6 +125,7 @@ start_job(lm_actor *self, pm *s, const json_t *job, const json_t *pipe, const ch
     o.stop_timeout_ms = s->o.stop_timeout_ms;
     o.stats_interval_ms = s->o.stats_interval_ms;
     o.live = s->o.live_jobs;
+    o.board = s->o.board;
     if (!grow((void **)&s->l, s->nl, &s->capl, sizeof(live))) {
         return LM_ENOMEM;
     }
@@ -196,27 +198,17 @@ stop_or_delete(lm_actor *self, pm *s, uint32_t op, int64_t id, lm_api_pending *p
     live *l = live_by_pipeline(s, id);
     int rv;
 
-    if (op == LM_API_OP_PIPELINE_STOP && l != NULL) {
+    if (op == LM_API_OP_PIPELINE_STOP && l != NULL &&
+        grow((void **)&s->w, s->nw, &s->capw, sizeof(waiting))) {
         char word[16];
         snprintf(word, sizeof(word), "%.*s", (int)hlen, how);
-        json_t *a = json_pack("{s:I, s:s}", "id", (json_int_t)id, "stop", word);
-        /* record the intent first: the job controller's answer reads it */
-        if (a == NULL || lm_ms_call(lm_actor_rt(self), lm_actor_addr(self), s->o.metastore,
-                                    "pipeline.set_stop", 0, a, NULL, NULL) != LM_OK) {
-            json_decref(a);
-            lm_api_complete_error(p, 503, "unavailable", "the metadata store is unavailable");
+        uint64_t tag = ++s->next_tag;
+        lm_api_call_msg c = {LM_API_OP_PIPELINE_STOP, tag, {word, (uint32_t)strlen(word)}, 0};
+        if (lm_tell(self, l->ctl, LM_MT_API_CALL, &c) == LM_OK) {
+            s->w[s->nw++] = (waiting){tag, W_STOP_ACK, p, id, NULL, l->ctl};
             return;
         }
-        json_decref(a);
-        lm_api_call_msg c = {LM_API_OP_PIPELINE_STOP,
-                             (uint64_t)id,
-                             {word, (uint32_t)strlen(word)},
-                             (uint64_t)(uintptr_t)p};
-        if (lm_tell(self, l->ctl, LM_MT_API_CALL, &c) != LM_OK) {
-            lm_api_complete_error(p, 409, "conflict", "pipeline %" PRId64 "'s job has just ended",
-                                  id);
-        }
-        return;
+        /* the controller is gone: the job has ended; answer as below */
     }
     if (op == LM_API_OP_PIPELINE_DELETE && l != NULL) {
         lm_api_complete_error(p, 409, "conflict",
@@ -344,6 +336,7 @@ on_reply(lm_actor *self, pm *s, lm_msg *m)
                                   st != NULL ? st : "gone");
         }
         break;
+    case W_STOP_ACK: break; /* answered by STOP_ACK, not the store */
     case W_DELETE:
         if (code != LM_OK) {
             int st = lm_api_code_status(code);
@@ -361,13 +354,53 @@ out:
     return LM_OK;
 }
 
+/* A job controller recorded a stop: answer with the pipeline as stored
+ * now (this read comes after its write). */
 static int
-on_child_exit(pm *s, lm_msg *m)
+on_stop_ack(lm_actor *self, pm *s, lm_msg *m)
+{
+    lm_stop_ack_msg a;
+
+    if (lm_decode_stop_ack(m, &a, NULL) != LM_OK) {
+        return LM_OK;
+    }
+    for (uint32_t i = 0; i < s->nw; i++) {
+        if (s->w[i].tag == a.tag && s->w[i].kind == W_STOP_ACK) {
+            waiting w = s->w[i];
+            s->w[i] = s->w[--s->nw];
+            json_t *args = json_pack("{s:I}", "id", (json_int_t)w.id);
+            if (args == NULL || lm_ms_call(lm_actor_rt(self), lm_actor_addr(self), s->o.metastore,
+                                           "pipeline.get", 0, args, w.p, NULL) != LM_OK) {
+                lm_api_complete_error(w.p, 503, "unavailable", "the metadata store is unavailable");
+            }
+            json_decref(args);
+            break;
+        }
+    }
+    return LM_OK;
+}
+
+static int
+on_child_exit(lm_actor *self, pm *s, lm_msg *m)
 {
     lm_child_exit_msg ce;
 
     if (lm_decode_child_exit(m, &ce, NULL) != LM_OK) {
         return LM_OK;
+    }
+    /* stop requests it never took (it ended first; its STOP_ACKs would
+     * have come before this): the job is not running */
+    for (uint32_t i = 0; i < s->nw;) {
+        if (s->w[i].kind != W_STOP_ACK || !lm_addr_eq(s->w[i].ctl, ce.child)) {
+            i++;
+        } else {
+            waiting w = s->w[i];
+            s->w[i] = s->w[--s->nw];
+            if (ask_store(self, s, "pipeline.get", json_pack("{s:I}", "id", (json_int_t)w.id),
+                          W_STOP, w.p, w.id, NULL) != LM_OK) {
+                lm_api_complete_error(w.p, 503, "unavailable", "the metadata store is unavailable");
+            }
+        }
     }
     for (uint32_t i = 0; i < s->nl; i++) {
         if (lm_addr_eq(s->l[i].ctl, ce.child)) {
@@ -404,7 +437,8 @@ pm_handle(lm_actor *self, lm_msg *m)
     switch (m->type) {
     case LM_MT_API_CALL: return on_api(self, s, m);
     case LM_MT_MS_REPLY: return on_reply(self, s, m);
-    case LM_MT_CHILD_EXIT: return on_child_exit(s, m);
+    case LM_MT_CHILD_EXIT: return on_child_exit(self, s, m);
+    case LM_MT_STOP_ACK: return on_stop_ack(self, s, m);
     default: return LM_OK;
     }
 }

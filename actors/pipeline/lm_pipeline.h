@@ -10,8 +10,10 @@
  *       (metastore "pipeline.create"; 409 when the name is taken), spawns
  *       the job's controller and answers 201 with the pipeline.
  *   LM_API_OP_PIPELINE_STOP    id, body "immediate" | "graceful": records
- *       the stop in the pipeline and hands the request to its job's
- *       controller; 409 when no controller runs for it (its job has ended).
+ *       the stop in the pipeline, asks its job's controller to stop the
+ *       job and, once it has recorded that (STOP_ACK), answers with the
+ *       pipeline; 409 when no controller runs for it (its job has ended,
+ *       also when it ends before it takes the request).
  *   LM_API_OP_PIPELINE_DELETE  id: 409 while a controller runs for it,
  *       else deletes it with its versions, jobs and events.
  *
@@ -28,6 +30,7 @@
 #include <stdint.h>
 
 #include "lm_err.h"
+#include "lm_jobboard.h"
 #include "lm_rt.h"
 
 typedef struct lm_pipeline_opts {
@@ -38,6 +41,7 @@ typedef struct lm_pipeline_opts {
     int64_t backoff_min_ms, backoff_max_ms;
     int64_t deploy_timeout_ms, stop_timeout_ms, stats_interval_ms;
     atomic_int *live_jobs; /* counts live job controllers; may be NULL */
+    lm_jobboard *board;    /* the job board for the job controllers; may be NULL */
     int loop;              /* -1: any */
 } lm_pipeline_opts;
 
