@@ -778,62 +778,67 @@ cmd_migrate(const lm_config *cfg)
     return 0;
 }
 
-int
-main(int argc, char **argv)
+/* The commands that need the configuration. */
+static int
+run_configured(const args *a)
 {
-    args a;
     lm_config cfg;
     int rv;
 
-    lm_msg_tune_allocator();
-    if (parse_args(argc, argv, &a) != 0) {
-        return 2;
-    }
-    if (strcmp(a.command, "version") == 0) {
-        printf("laminard %s (protocol %d)\n", LAMINAR_VERSION, LM_PROTO_VERSION);
-        return 0;
-    }
-    if (strcmp(a.command, "nexmark-dump") == 0) {
-        return cmd_nexmark_dump(&a);
-    }
-    if (strcmp(a.command, "explain") == 0 || strcmp(a.command, "compile") == 0) {
-        rv = strcmp(a.command, "explain") == 0 ? cmd_explain(&a) : cmd_compile(&a);
-        free(a.sets);
-        free(a.peers);
-        free(a.ops);
-        return rv;
-    }
-    if (strcmp(a.command, "node") != 0 && strcmp(a.command, "config") != 0 &&
-        strcmp(a.command, "standalone") != 0 && strcmp(a.command, "controller") != 0 &&
-        strcmp(a.command, "worker") != 0 && strcmp(a.command, "ping") != 0 &&
-        strcmp(a.command, "run-plan") != 0 && strcmp(a.command, "run") != 0 &&
-        strcmp(a.command, "migrate") != 0) {
-        fprintf(stderr, "laminard: unknown command '%s'\n", a.command);
-        usage(stderr);
-        return 2;
-    }
-    if (load_config(&a, &cfg) != 0) {
-        lm_config_fini(&cfg);
-        return 2;
-    }
-    if (strcmp(a.command, "config") == 0) {
+    if (load_config(a, &cfg) != 0) {
+        rv = 2;
+    } else if (strcmp(a->command, "config") == 0) {
         rv = lm_config_dump(&cfg, stdout) == LM_OK ? 0 : 1;
-    } else if (strcmp(a.command, "migrate") == 0) {
+    } else if (strcmp(a->command, "migrate") == 0) {
         rv = cmd_migrate(&cfg);
-    } else if (strcmp(a.command, "ping") == 0) {
-        rv = cmd_ping(&a, &cfg);
-    } else if (strcmp(a.command, "run-plan") == 0 || strcmp(a.command, "run") == 0) {
-        rv = cmd_run_plan(&a, &cfg);
-    } else if (strcmp(a.command, "standalone") == 0) {
+    } else if (strcmp(a->command, "ping") == 0) {
+        rv = cmd_ping(a, &cfg);
+    } else if (strcmp(a->command, "run-plan") == 0 || strcmp(a->command, "run") == 0) {
+        rv = cmd_run_plan(a, &cfg);
+    } else if (strcmp(a->command, "standalone") == 0) {
         rv = laminard_standalone(&cfg);
-    } else if (strcmp(a.command, "controller") == 0) {
+    } else if (strcmp(a->command, "controller") == 0) {
         rv = laminard_controller(&cfg);
-    } else if (strcmp(a.command, "worker") == 0) {
-        rv = laminard_worker(&cfg, a.listen);
+    } else if (strcmp(a->command, "worker") == 0) {
+        rv = laminard_worker(&cfg, a->listen);
     } else {
-        rv = cmd_node(&a, &cfg);
+        rv = cmd_node(a, &cfg);
     }
     lm_config_fini(&cfg);
+    return rv;
+}
+
+int
+main(int argc, char **argv)
+{
+    static const char *const configured[] = {"node",       "config", "standalone",
+                                             "controller", "worker", "ping",
+                                             "run-plan",   "run",    "migrate"};
+    args a;
+    int rv = -1;
+
+    lm_msg_tune_allocator();
+    if (parse_args(argc, argv, &a) != 0) {
+        rv = 2;
+    } else if (strcmp(a.command, "version") == 0) {
+        printf("laminard %s (protocol %d)\n", LAMINAR_VERSION, LM_PROTO_VERSION);
+        rv = 0;
+    } else if (strcmp(a.command, "nexmark-dump") == 0) {
+        rv = cmd_nexmark_dump(&a);
+    } else if (strcmp(a.command, "explain") == 0 || strcmp(a.command, "compile") == 0) {
+        rv = strcmp(a.command, "explain") == 0 ? cmd_explain(&a) : cmd_compile(&a);
+    } else {
+        for (size_t i = 0; rv < 0 && i < sizeof(configured) / sizeof(configured[0]); i++) {
+            if (strcmp(a.command, configured[i]) == 0) {
+                rv = run_configured(&a);
+            }
+        }
+        if (rv < 0) {
+            fprintf(stderr, "laminard: unknown command '%s'\n", a.command);
+            usage(stderr);
+            rv = 2;
+        }
+    }
     free(a.sets);
     free(a.peers);
     free(a.ops);
