@@ -251,6 +251,18 @@ oom(call *c)
     return lm_error_set(c->err, LM_ENOMEM, "%s: out of memory", c->op);
 }
 
+/* The end of a list op: *result = {key: a} when rv is LM_OK; takes a. */
+static int
+wrap_list(call *c, int rv, const char *key, json_t *a, json_t **result)
+{
+    if (rv != LM_OK) {
+        json_decref(a);
+        return rv;
+    }
+    /* "o" takes a, also when json_pack fails */
+    return (*result = json_pack("{s:o}", key, a)) == NULL ? oom(c) : LM_OK;
+}
+
 /* The latest job (highest id) of pipeline pid into *out; *found false when
  * it has none. */
 static int
@@ -454,11 +466,7 @@ op_pipeline_list(ms_state *st, call *c, json_t **result)
             rv = oom(c);
         }
     }
-    if (rv == LM_OK && (*result = json_pack("{s:o}", "pipelines", a)) == NULL) {
-        rv = oom(c);
-    } else if (rv != LM_OK) {
-        json_decref(a);
-    }
+    rv = wrap_list(c, rv, "pipelines", a, result);
     lm_ms_pipeline_list_free(pl, np);
     lm_ms_job_list_free(jobs, nj);
     free(latest);
@@ -485,11 +493,7 @@ jobs_json(lm_ms *ms, call *c, int64_t pid, json_t **result)
             rv = oom(c);
         }
     }
-    if (rv == LM_OK && (*result = json_pack("{s:o}", "jobs", a)) == NULL) {
-        rv = oom(c);
-    } else if (rv != LM_OK) {
-        json_decref(a);
-    }
+    rv = wrap_list(c, rv, "jobs", a, result);
     lm_ms_job_list_free(jobs, n);
     return rv;
 }
@@ -591,11 +595,7 @@ op_job_events(ms_state *st, call *c, json_t **result)
             rv = oom(c);
         }
     }
-    if (rv == LM_OK && (*result = json_pack("{s:o}", "events", a)) == NULL) {
-        rv = oom(c);
-    } else if (rv != LM_OK) {
-        json_decref(a);
-    }
+    rv = wrap_list(c, rv, "events", a, result);
     lm_ms_job_event_list_free(ev, n);
     return rv;
 }
@@ -670,11 +670,7 @@ op_jobs_resumable(ms_state *st, call *c, json_t **result)
         }
         lm_ms_version_fini(&v);
     }
-    if (rv == LM_OK && (*result = json_pack("{s:o}", "jobs", a)) == NULL) {
-        rv = oom(c);
-    } else if (rv != LM_OK) {
-        json_decref(a);
-    }
+    rv = wrap_list(c, rv, "jobs", a, result);
     lm_ms_pipeline_list_free(pl, np);
     lm_ms_job_list_free(jobs, nj);
     free(latest);
@@ -754,11 +750,7 @@ op_worker_list(ms_state *st, call *c, json_t **result)
             rv = oom(c);
         }
     }
-    if (rv == LM_OK && (*result = json_pack("{s:o}", "workers", a)) == NULL) {
-        rv = oom(c);
-    } else if (rv != LM_OK) {
-        json_decref(a);
-    }
+    rv = wrap_list(c, rv, "workers", a, result);
     lm_ms_worker_list_free(ws, n);
     return rv;
 }
