@@ -232,7 +232,9 @@ on_grant(lm_actor *self, jobctl *j, lm_msg *m)
     }
     snprintf(j->placement, sizeof(j->placement), "%.*s", (int)g.placement.len, g.placement.ptr);
     j->attempt++;
-    snprintf(j->deploy_id, sizeof(j->deploy_id), "%" PRId64 "-%" PRIu64, j->o.job_id, j->attempt);
+    /* the controller's incarnation keeps the ids of a restarted controller new */
+    snprintf(j->deploy_id, sizeof(j->deploy_id), "%" PRId64 "-%08" PRIx32 "-%" PRIu64, j->o.job_id,
+             (uint32_t)lm_rt_incarnation(lm_actor_rt(self)), j->attempt);
     snprintf(j->stats_id, sizeof(j->stats_id), "%s", j->deploy_id);
     stats_reset(j); /* the counters are those of this attempt */
     if (j->nworkers > 1 && (wb = malloc((j->nworkers - 1) * LM_ADDR_WIRE_SIZE)) == NULL) {

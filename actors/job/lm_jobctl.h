@@ -15,7 +15,8 @@
  * cannot have them (SLOT_WAIT, recorded as the state's reason when it
  * changes). With SLOT_GRANT it deploys the plan (DEPLOY) to the first
  * granted worker's task manager, which coordinates the others, as job
- * "{id}-{attempt}" (every attempt a fresh id: a late message of an earlier
+ * "{id}-{controller incarnation, 8 hex digits}-{attempt}" (every attempt a
+ * fresh id, also after a controller restart: a late message of an earlier
  * attempt is recognised and ignored); the job is running when that task
  * manager says so (JOB_STATUS), and must be within deploy_timeout_ms.
  *
