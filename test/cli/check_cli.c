@@ -1,24 +1,30 @@
 /*
- * check_cli.c: laminarctl (cli/) run for real: each test starts a runtime
- * and the REST API (healthz, validate) on 127.0.0.1 with an ephemeral
- * port in this process, runs the laminarctl binary ($LM_TEST_BIN, default
- * build/bin) against it (lm_test_run), and checks its exit status,
- * stdout and stderr. The commands whose endpoints that server lacks
- * (submit, cancel, list, status), and answers the API never gives (not
- * JSON, a chunked body), are tried against a server thread that answers
- * each connection with a canned response and keeps the requests.
+ * check_cli.c: laminarctl (cli/) run for real: the laminarctl binary
+ * ($LM_TEST_BIN, default build/bin) runs to its end (lm_test_run) and the
+ * tests check its exit status, stdout and stderr.
+ *
+ * The tests of the tcase "core" start a runtime and the REST API (healthz,
+ * validate) on 127.0.0.1 with an ephemeral port in this process. Those of
+ * the tcase "daemon" (submit, cancel, list, status: pipelines and jobs)
+ * start a real `laminard standalone` and check what laminarctl printed
+ * against what its API answers. Answers a foreign server may give and
+ * Laminar's never does (an HTML 502 from a proxy, a chunked body) come
+ * from a server thread that answers each connection with a canned
+ * response and keeps the requests.
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -242,31 +248,6 @@ canned_stop(canned *c)
 {
     pthread_join(c->thread, NULL);
     close(c->fd);
-}
-
-/* The body of a canned request, parsed (the caller releases it). */
-static json_t *
-canned_body(const canned *c, int i)
-{
-    const char *body = strstr(c->requests[i], "\r\n\r\n");
-    json_t *doc = body != NULL ? json_loads(body + 4, 0, NULL) : NULL;
-    ck_assert_msg(doc != NULL, "request %d has no JSON body: %s", i, c->requests[i]);
-    return doc;
-}
-
-/* A 200 (or other) answer with a JSON body; returns a static buffer of the
- * slot given (so that several can be alive at once). */
-static const char *
-json_answer(int slot, int status, const char *body)
-{
-    static char bufs[CANNED_MAX][8192];
-    int n = snprintf(bufs[slot], sizeof(bufs[slot]),
-                     "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n%s",
-                     status, strlen(body), body);
-
-    ck_assert(n > 0 && (size_t)n < sizeof(bufs[slot]));
-    return bufs[slot];
 }
 
 /* --- tests ---------------------------------------------------------------------- */
@@ -539,180 +520,685 @@ START_TEST(test_cli_chunked_answer)
 }
 END_TEST
 
-/* A pipeline with its job, as the API answers it (times: now). */
-#define PIPELINE_JSON(job_state)                                                                   \
-    "{\"id\": 3, \"name\": \"q5\", \"query\": \"...\", \"parallelism\": 2, "                       \
-    "\"checkpoint_interval_ms\": 90000, \"stop\": \"none\", \"version\": 1, "                      \
-    "\"created_at\": %lld, \"updated_at\": %lld, \"job\": {\"id\": 7, \"pipeline_id\": 3, "        \
-    "\"version\": 1, \"state\": \"" job_state "\", \"reason\": \"\", \"restarts\": 0, "            \
-    "\"created_at\": %lld, \"updated_at\": %lld}}"
+/* --- laminarctl against a real laminard standalone ----------------------------------
+ * submit, cancel, list and status need pipelines and jobs: each of these
+ * tests starts `laminard standalone` (controller and worker in one
+ * process, SQLite in the test's directory) on a free loopback port, drives
+ * it with laminarctl, checks what laminarctl printed against what the
+ * daemon's API answers, and stops it with SIGTERM (exit status 0). A failed
+ * check kills the daemon and removes the directory before the test fails
+ * (the message ends with the daemon's log); teardown does the same. */
+
+/* A deadline of ms milliseconds, stretched by $LM_TEST_SLOWDOWN. */
+#define MS(ms) ((int)(ms)*lm_test_slowdown())
+
+/* An unbounded Nexmark source at 20,000 events a second: runs until stopped. */
+#define UNBOUNDED "'events.num' = '0', 'emit.rate' = '20000'"
+/* A bounded one: finishes within a second. */
+#define BOUNDED "'events.num' = '1000'"
+
+static lm_test_proc daemon_p; /* the laminard standalone of the test */
+static int dport;             /* its API port */
+static char daemon_url[64];   /* http://127.0.0.1:<dport> */
+
+static void
+daemon_setup(void)
+{
+    snprintf(dir, sizeof(dir), "%s", lm_test_tmpdir());
+    ck_assert_msg(strcmp(dir, "/tmp") != 0, "cannot make a temporary directory: %s",
+                  strerror(errno));
+    memset(&daemon_p, 0, sizeof(daemon_p));
+    daemon_p.status = -1;
+    dport = lm_test_free_port();
+    ck_assert_int_gt(dport, 0);
+    snprintf(daemon_url, sizeof(daemon_url), "http://127.0.0.1:%d", dport);
+}
+
+/* Kills the daemon (if it runs) and removes the test's directory. */
+static void
+daemon_cleanup(void)
+{
+    lm_error err;
+
+    lm_test_proc_stop(&daemon_p, SIGKILL, MS(10000));
+    if (dir[0] != '\0') {
+        lm_storage_remove_tree(dir, &err);
+        dir[0] = '\0';
+    }
+}
+
+static void
+daemon_teardown(void)
+{
+    daemon_cleanup();
+}
+
+/* Fails the test with the message and the end of the daemon's log, after
+ * cleaning up. */
+static void __attribute__((format(printf, 2, 3))) fail_at(int line, const char *fmt, ...)
+{
+    lm_report r = {.len = 0, .failed = true};
+    char msg[2400];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    lm_report_add(&r, "line %d: %s", line, msg);
+    if (daemon_p.log[0] != '\0') {
+        lm_report_add(&r, "\n(laminard: %s)", lm_test_proc_describe(&daemon_p));
+        lm_report_log_tail(&r, "laminard", daemon_p.log, 1000);
+    }
+    daemon_cleanup();
+    ck_abort_msg("%s", r.msg);
+}
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fail_at(__LINE__, __VA_ARGS__);                                                        \
+        }                                                                                          \
+    } while (0)
+
+/* Starts `laminard standalone` (4 slots, 2 loops, no metrics port) with
+ * its data in <dir>/data and its output in <dir>/laminard.log, and waits
+ * until its API answers. A daemon that exits at once (the free port was
+ * taken meanwhile by another test's server) is tried again on another. */
+static void
+start_daemon(void)
+{
+    char bin[512], log[700], data[700], portset[64];
+    char *argv[] = {(char *)lm_test_bin("laminard", bin, sizeof(bin)),
+                    "standalone",
+                    "--data-dir",
+                    data,
+                    "--set",
+                    portset,
+                    "--set",
+                    "metrics.enabled=false",
+                    "--set",
+                    "worker.slots=4",
+                    "--set",
+                    "runtime.loops=2",
+                    NULL};
+
+    snprintf(log, sizeof(log), "%s/laminard.log", dir);
+    snprintf(data, sizeof(data), "%s/data", dir);
+    for (int attempt = 1;; attempt++) {
+        bool up;
+        snprintf(portset, sizeof(portset), "api.port=%d", dport);
+        CHECK(lm_test_proc_start(&daemon_p, argv, log) == 0, "cannot start %s: %s", bin,
+              strerror(errno));
+        up = lm_test_api_wait_up(dport, &daemon_p, MS(15000));
+        if (up && !lm_test_proc_wait(&daemon_p, 0)) {
+            break;
+        }
+        CHECK(attempt < 3 && lm_test_proc_wait(&daemon_p, 0),
+              "laminard standalone does not answer on port %d after 15 s (%s)", dport,
+              lm_test_proc_describe(&daemon_p));
+        dport = lm_test_free_port();
+        CHECK(dport > 0, "no free loopback port");
+        snprintf(daemon_url, sizeof(daemon_url), "http://127.0.0.1:%d", dport);
+    }
+}
+
+/* SIGTERM: the daemon must exit 0 (its running jobs recorded stopped);
+ * then the directory goes. */
+static void
+stop_daemon(void)
+{
+    int st = lm_test_proc_stop(&daemon_p, SIGTERM, MS(20000));
+    CHECK(st == 0, "laminard standalone after SIGTERM: %s, want exit status 0",
+          lm_test_proc_describe(&daemon_p));
+    daemon_cleanup();
+}
+
+/* Runs `laminarctl --server <the daemon> ARGS...` (NULL-terminated) to its
+ * end; free the result with run_free. */
+static run
+dctl(const char *first, ...)
+{
+    char *argv[32];
+    int argc = 0;
+    va_list ap;
+    run r;
+
+    argv[argc++] = (char *)ctl_path();
+    argv[argc++] = "--server";
+    argv[argc++] = daemon_url;
+    argv[argc++] = (char *)first;
+    va_start(ap, first);
+    for (char *a; argc < 31 && (a = va_arg(ap, char *)) != NULL;) {
+        argv[argc++] = a;
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    lm_test_run(argv, dir, MS(30000), &r);
+    CHECK(r.status >= 0 && r.out != NULL && r.err != NULL,
+          "laminarctl %s did not run to its end: %s", first, r.err != NULL ? r.err : "");
+    return r;
+}
+
+#define DCTL(...) dctl(__VA_ARGS__, (char *)NULL)
+
+static const char *
+jstr(json_t *doc, const char *key)
+{
+    const char *s = json_string_value(json_object_get(doc, key));
+    return s != NULL ? s : "";
+}
 
 static long long
-wall_ms(void)
+jint(json_t *doc, const char *key)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)json_integer_value(json_object_get(doc, key));
 }
 
-/* submit sends the file's query, its base name and the options; prints
- * the pipeline and its job. */
+/* GET /api/v1<fmt...>: the JSON of its 200 answer (json_decref it). */
+static json_t *__attribute__((format(printf, 1, 2))) api_get(const char *fmt, ...)
+{
+    char path[256], problem[400] = "";
+    int status;
+    va_list ap;
+    json_t *doc;
+
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof(path), fmt, ap);
+    va_end(ap);
+    doc = lm_test_api_get(dport, path, &status, problem, sizeof(problem));
+    CHECK(doc != NULL, "GET /api/v1%s: status %d, want 200 with JSON: %s", path, status, problem);
+    return doc;
+}
+
+/* Waits up to 20 s for the job's state; returns GET /jobs/<job> then
+ * (json_decref it). */
+static json_t *
+wait_job(long long job, const char *state)
+{
+    char last[400];
+    json_t *doc = lm_test_api_wait_job(dport, job, state, MS(20000), last, sizeof(last));
+    CHECK(doc != NULL, "job %lld did not become %s within 20 s; last seen: %s", job, state, last);
+    return doc;
+}
+
+/* Writes Nexmark query q, its sink writing JSON lines into the new
+ * directory <dir>/<name>-out and its source's events.num option replaced
+ * by events, into <dir>/<name>.sql; path gets its path. */
+static const char *
+nexmark_file(const char *q, const char *name, const char *events, char *path, size_t cap)
+{
+    lm_report rep = {.len = 0, .failed = false};
+    char out[700];
+    char *sql;
+    FILE *f;
+
+    snprintf(out, sizeof(out), "%s/%s-out", dir, name);
+    CHECK(mkdir(out, 0755) == 0, "mkdir %s: %s", out, strerror(errno));
+    sql = lm_test_nexmark_sql(q, out, events, &rep);
+    CHECK(sql != NULL, "%s", rep.msg);
+    snprintf(path, cap, "%s/%s.sql", dir, name);
+    f = fopen(path, "w");
+    if (f != NULL) {
+        fputs(sql, f);
+    }
+    free(sql);
+    CHECK(f != NULL && fclose(f) == 0, "cannot write %s: %s", path, strerror(errno));
+    return path;
+}
+
+/* Submits the file with `laminarctl --json submit` (with a checkpoint
+ * interval unless interval is NULL); returns the pipeline's id and its
+ * job's in *job. */
+static long long
+submit(const char *file, const char *name, const char *parallelism, const char *interval,
+       long long *job)
+{
+    json_error_t jerr;
+    json_t *doc;
+    long long id;
+    run r = interval != NULL
+                ? DCTL("--json", "submit", file, "--name", name, "--parallelism", parallelism,
+                       "--checkpoint-interval", interval)
+                : DCTL("--json", "submit", file, "--name", name, "--parallelism", parallelism);
+
+    CHECK(r.status == 0, "laminarctl submit %s: exit %d, stderr: %s", name, r.status, r.err);
+    doc = json_loads(r.out, 0, &jerr);
+    run_free(&r);
+    CHECK(doc != NULL, "laminarctl --json submit %s: not JSON: %s", name, jerr.text);
+    id = jint(doc, "id");
+    *job = jint(json_object_get(doc, "job"), "id");
+    json_decref(doc);
+    CHECK(id > 0 && *job > 0, "laminarctl --json submit %s: no pipeline or job id", name);
+    return id;
+}
+
+/* PATCH /api/v1/pipelines/<id> {"stop": how}: the status, and the error
+ * message of a refusal into msg. */
+static int
+api_stop(long long id, const char *how, char *msg, size_t cap)
+{
+    char path[64], body[64];
+    lm_test_http h;
+    int status;
+
+    snprintf(path, sizeof(path), "/api/v1/pipelines/%lld", id);
+    snprintf(body, sizeof(body), "{\"stop\": \"%s\"}", how);
+    lm_test_http_json("127.0.0.1", dport, "PATCH", path, body, &h);
+    snprintf(msg, cap, "%s",
+             jstr(json_object_get(h.json, "error"), "message")[0] != '\0'
+                 ? jstr(json_object_get(h.json, "error"), "message")
+                 : (h.body != NULL ? h.body : h.problem));
+    status = h.status;
+    lm_test_http_free(&h);
+    return status;
+}
+
+/* The idx-th line of text (without its '\n') into line; false when there
+ * is none. */
+static bool
+nth_line(const char *text, int idx, char *line, size_t cap)
+{
+    const char *p = text;
+
+    for (int i = 0; i < idx && p != NULL; i++) {
+        p = strchr(p, '\n');
+        p = p != NULL ? p + 1 : NULL;
+    }
+    if (p == NULL || *p == '\0') {
+        return false;
+    }
+    snprintf(line, cap, "%.*s", (int)strcspn(p, "\n"), p);
+    return true;
+}
+
+/* An age as laminarctl prints one for a recent time: "12s ago", "1m ago". */
+static bool
+is_age(const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+    return n > 0 && (strcmp(s + n, "s ago") == 0 || strcmp(s + n, "m ago") == 0);
+}
+
+/* submit sends the file's query, the name and the options given: the
+ * pipeline stored has them; laminarctl prints the pipeline and its job. */
 START_TEST(test_cli_submit_request)
 {
-    long long now = wall_ms();
-    char body[2048], url[64];
-    const char *answers[2];
-    json_t *req, *query;
-    canned c;
-    run r;
+    char file[700], want[300];
+    json_t *list, *p;
+    long long id, job;
     char *sql;
+    run r;
 
-    snprintf(body, sizeof(body), PIPELINE_JSON("created"), now, now, now, now);
-    answers[0] = json_answer(0, 201, body);
-    answers[1] = NULL;
-    canned_start(&c, answers, url, sizeof(url));
-    r = ctl_env(url, "submit", nexmark_sql("q5"), "--parallelism", "2", "--checkpoint-interval",
-                "1m30s", (char *)NULL);
-    canned_stop(&c);
-    ck_assert_msg(r.status == 0, "exit %d, stderr: %s", r.status, r.err);
-    ck_assert_str_eq(r.out, "pipeline 3 (q5) submitted: job 7 created\n");
-    ck_assert_msg(strncmp(c.requests[0], "POST /api/v1/pipelines HTTP/1.1\r\n", 33) == 0,
-                  "request: %s", c.requests[0]);
-    req = canned_body(&c, 0);
-    ck_assert_str_eq(json_string_value(json_object_get(req, "name")), "q5");
-    ck_assert_int_eq(json_integer_value(json_object_get(req, "parallelism")), 2);
-    ck_assert_int_eq(json_integer_value(json_object_get(req, "checkpoint_interval_ms")), 90000);
-    query = json_object_get(req, "query");
-    sql = lm_test_read_file(nexmark_sql("q5"), NULL);
-    ck_assert(sql != NULL && json_is_string(query));
-    ck_assert_str_eq(json_string_value(query), sql);
-    free(sql);
-    json_decref(req);
+    start_daemon();
+    nexmark_file("q5", "q5", BOUNDED, file, sizeof(file));
+    r = DCTL("submit", file, "--name", "hot items", "--parallelism", "3", "--checkpoint-interval",
+             "1m30s");
+    CHECK(r.status == 0 && r.err[0] == '\0', "laminarctl submit: exit %d, stderr: %s", r.status,
+          r.err);
+
+    /* the one pipeline there is */
+    list = api_get("/pipelines");
+    CHECK(json_array_size(json_object_get(list, "pipelines")) == 1,
+          "GET /pipelines after one submit: %zu pipelines, want 1",
+          json_array_size(json_object_get(list, "pipelines")));
+    p = json_array_get(json_object_get(list, "pipelines"), 0);
+    id = jint(p, "id");
+    job = jint(json_object_get(p, "job"), "id");
+    json_decref(list);
+    snprintf(want, sizeof(want), "pipeline %lld (hot items) submitted: job %lld created\n", id,
+             job);
+    CHECK(strcmp(r.out, want) == 0, "laminarctl submit printed '%s', want '%s'", r.out, want);
     run_free(&r);
+
+    /* stored as given */
+    p = api_get("/pipelines/%lld", id);
+    sql = lm_test_read_file(file, NULL);
+    CHECK(sql != NULL, "cannot read %s", file);
+    CHECK(strcmp(jstr(p, "name"), "hot items") == 0 && jint(p, "parallelism") == 3 &&
+              jint(p, "checkpoint_interval_ms") == 90000,
+          "pipeline %lld stored with name '%s', parallelism %lld, checkpoint_interval_ms %lld; "
+          "want 'hot items', 3, 90000",
+          id, jstr(p, "name"), jint(p, "parallelism"), jint(p, "checkpoint_interval_ms"));
+    CHECK(strcmp(jstr(p, "query"), sql) == 0,
+          "pipeline %lld stored a query of %zu bytes, not the file's %zu bytes", id,
+          strlen(jstr(p, "query")), strlen(sql));
+    free(sql);
+    json_decref(p);
+
+    /* and it runs to its end */
+    json_decref(wait_job(job, "finished"));
+    stop_daemon();
 }
 END_TEST
 
-/* cancel --graceful PATCHes the stop and prints the job's new state;
- * a refusal (409) is printed in the server's words, exit 1. */
+/* cancel (immediate, and --graceful) stops a running pipeline and prints
+ * its job stopping (a graceful stop waits for a savepoint; an immediate
+ * one may be over, "stopped", when the server answers); a pipeline
+ * stopped already is refused (409) in the server's words, exit 1. */
 START_TEST(test_cli_cancel)
 {
-    long long now = wall_ms();
-    char body[2048], url[64];
-    const char *answers[3];
-    json_t *req;
-    canned c;
+    char fa[700], fb[700], ida[32], idb[32], want[500], msg[400];
+    long long pa, pb, ja, jb;
+    json_t *doc;
+    int st;
     run r;
 
-    snprintf(body, sizeof(body), PIPELINE_JSON("stopping"), now, now, now, now);
-    answers[0] = json_answer(0, 200, body);
-    answers[1] = json_answer(1, 409,
-                             "{\"error\": {\"code\": \"conflict\", \"message\": \"pipeline 3 is "
-                             "not running\"}}");
-    answers[2] = NULL;
-    canned_start(&c, answers, url, sizeof(url));
-    r = ctl_env(url, "cancel", "3", "--graceful", (char *)NULL);
-    ck_assert_msg(r.status == 0, "exit %d, stderr: %s", r.status, r.err);
-    ck_assert_str_eq(r.out, "pipeline 3 (q5): job 7 stopping\n");
+    start_daemon();
+    pa = submit(nexmark_file("q1", "now", UNBOUNDED, fa, sizeof(fa)), "now", "1", NULL, &ja);
+    pb = submit(nexmark_file("q1", "gently", UNBOUNDED, fb, sizeof(fb)), "gently", "1", NULL, &jb);
+    json_decref(wait_job(ja, "running"));
+    json_decref(wait_job(jb, "running"));
+    snprintf(ida, sizeof(ida), "%lld", pa);
+    snprintf(idb, sizeof(idb), "%lld", pb);
+
+    /* the answer is the pipeline as stored once the job controller took
+     * the stop: an immediate stop may have ended the job by then */
+    r = DCTL("cancel", ida);
+    snprintf(want, sizeof(want), "pipeline %lld (now): job %lld stopping\n", pa, ja);
+    snprintf(msg, sizeof(msg), "pipeline %lld (now): job %lld stopped\n", pa, ja);
+    CHECK(r.status == 0 && (strcmp(r.out, want) == 0 || strcmp(r.out, msg) == 0) &&
+              r.err[0] == '\0',
+          "laminarctl cancel %s: exit %d, stdout '%s', stderr '%s'; want 0 and '%s' (or stopped)",
+          ida, r.status, r.out, r.err, want);
     run_free(&r);
-    r = ctl_env(url, "cancel", "3", (char *)NULL);
-    canned_stop(&c);
-    ck_assert_int_eq(r.status, 1);
-    ck_assert_str_eq(r.err, "laminarctl: pipeline 3 is not running\n");
-    ck_assert_msg(strncmp(c.requests[0], "PATCH /api/v1/pipelines/3 HTTP/1.1\r\n", 36) == 0,
-                  "request: %s", c.requests[0]);
-    req = canned_body(&c, 0);
-    ck_assert_str_eq(json_string_value(json_object_get(req, "stop")), "graceful");
-    json_decref(req);
-    req = canned_body(&c, 1);
-    ck_assert_str_eq(json_string_value(json_object_get(req, "stop")), "immediate");
-    json_decref(req);
+    r = DCTL("cancel", idb, "--graceful");
+    snprintf(want, sizeof(want), "pipeline %lld (gently): job %lld stopping\n", pb, jb);
+    CHECK(r.status == 0 && strcmp(r.out, want) == 0 && r.err[0] == '\0',
+          "laminarctl cancel %s --graceful: exit %d, stdout '%s', stderr '%s'; want 0 and '%s'",
+          idb, r.status, r.out, r.err, want);
     run_free(&r);
+
+    /* stopped, each the way it was asked */
+    doc = wait_job(ja, "stopped");
+    CHECK(strcmp(jstr(doc, "reason"), "stopped by request (immediate)") == 0,
+          "job %lld stopped with reason '%s', want 'stopped by request (immediate)'", ja,
+          jstr(doc, "reason"));
+    json_decref(doc);
+    doc = wait_job(jb, "stopped");
+    CHECK(strstr(jstr(doc, "reason"), "stopped by request (graceful) after savepoint") ==
+              jstr(doc, "reason"),
+          "job %lld stopped with reason '%s', want 'stopped by request (graceful) after "
+          "savepoint ...'",
+          jb, jstr(doc, "reason"));
+    json_decref(doc);
+    doc = api_get("/pipelines/%lld", pa);
+    CHECK(strcmp(jstr(doc, "stop"), "immediate") == 0, "pipeline %lld: stop '%s', want immediate",
+          pa, jstr(doc, "stop"));
+    json_decref(doc);
+    doc = api_get("/pipelines/%lld", pb);
+    CHECK(strcmp(jstr(doc, "stop"), "graceful") == 0, "pipeline %lld: stop '%s', want graceful", pb,
+          jstr(doc, "stop"));
+    json_decref(doc);
+
+    /* again: refused, in the server's words */
+    r = DCTL("cancel", ida);
+    st = api_stop(pa, "immediate", msg, sizeof(msg));
+    CHECK(st == 409, "PATCH /pipelines/%lld of a stopped pipeline: status %d (%s), want 409", pa,
+          st, msg);
+    snprintf(want, sizeof(want), "laminarctl: %s\n", msg);
+    CHECK(r.status == 1 && strcmp(r.err, want) == 0 && r.out[0] == '\0',
+          "laminarctl cancel %s of a stopped pipeline: exit %d, stdout '%s', stderr '%s'; want 1 "
+          "and '%s'",
+          ida, r.status, r.out, r.err, want);
+    run_free(&r);
+    stop_daemon();
 }
 END_TEST
 
-/* list: a table with a header row and columns as wide as their cells. */
+/* list: "no pipelines" on an empty server, then a table with a header row
+ * and columns as wide as their cells, one row per pipeline with its
+ * latest job's state. */
 START_TEST(test_cli_list_table)
 {
-    long long now = wall_ms();
-    char body[4096], p[2048], url[64];
-    const char *answers[3];
-    canned c;
+    char f[700], line[300], want[300];
+    long long p[3], j[3];
+    char msg[400];
+    int st;
     run r;
 
-    snprintf(p, sizeof(p), PIPELINE_JSON("running"), now - 600000, now - 600000, now - 600000,
-             now - 300000); /* "5m ago" for a minute, however slow the run */
-    snprintf(body, sizeof(body),
-             "{\"pipelines\": [%s, {\"id\": 12, \"name\": \"a longer name\", \"parallelism\": 1, "
-             "\"updated_at\": %lld, \"job\": null}]}",
-             p, now - 3 * 86400000LL);
-    answers[0] = json_answer(0, 200, body);
-    answers[1] = json_answer(1, 200, "{\"pipelines\": []}");
-    answers[2] = NULL;
-    canned_start(&c, answers, url, sizeof(url));
-    r = ctl_env(url, "list", (char *)NULL);
-    ck_assert_msg(r.status == 0, "exit %d, stderr: %s", r.status, r.err);
-    ck_assert_str_eq(r.out, "ID  NAME           STATE    JOB  PARALLELISM  RESTARTS  UPDATED\n"
-                            "3   q5             running  7    2            0         5m ago\n"
-                            "12  a longer name  -        -    1            -         3d ago\n");
+    start_daemon();
+    r = DCTL("list");
+    CHECK(r.status == 0 && strcmp(r.out, "no pipelines\n") == 0,
+          "laminarctl list on an empty server: exit %d, stdout '%s', stderr '%s'; want 0 and 'no "
+          "pipelines'",
+          r.status, r.out, r.err);
     run_free(&r);
-    r = ctl_env(url, "list", (char *)NULL);
-    canned_stop(&c);
-    ck_assert_int_eq(r.status, 0);
-    ck_assert_str_eq(r.out, "no pipelines\n");
+
+    /* one running, one finished, one stopped */
+    p[0] = submit(nexmark_file("q1", "q1", UNBOUNDED, f, sizeof(f)), "q1", "2", NULL, &j[0]);
+    p[1] = submit(nexmark_file("q2", "longer", BOUNDED, f, sizeof(f)), "a longer name", "1", NULL,
+                  &j[1]);
+    p[2] = submit(nexmark_file("q1", "canceled", UNBOUNDED, f, sizeof(f)), "canceled", "1", NULL,
+                  &j[2]);
+    json_decref(wait_job(j[0], "running"));
+    json_decref(wait_job(j[1], "finished"));
+    json_decref(wait_job(j[2], "running"));
+    st = api_stop(p[2], "immediate", msg, sizeof(msg));
+    CHECK(st == 200, "PATCH /pipelines/%lld {\"stop\": \"immediate\"}: status %d (%s), want 200",
+          p[2], st, msg);
+    json_decref(wait_job(j[2], "stopped"));
+    for (int i = 0; i < 3; i++) {
+        CHECK(p[i] < 10 && j[i] < 10,
+              "pipeline %lld, job %lld: the table below is for one-digit "
+              "ids (a fresh daemon's first)",
+              p[i], j[i]);
+    }
+
+    r = DCTL("list");
+    CHECK(r.status == 0, "laminarctl list: exit %d, stderr '%s'", r.status, r.err);
+    {
+        /* each row without its age, which is checked apart */
+        char rows[4][200];
+        snprintf(rows[0], sizeof(rows[0]), "%s",
+                 "ID  NAME           STATE     JOB  PARALLELISM  RESTARTS  UPDATED");
+        snprintf(rows[1], sizeof(rows[1]),
+                 "%lld   q1             running   %lld    2            0         ", p[0], j[0]);
+        snprintf(rows[2], sizeof(rows[2]),
+                 "%lld   a longer name  finished  %lld    1            0         ", p[1], j[1]);
+        snprintf(rows[3], sizeof(rows[3]),
+                 "%lld   canceled       stopped   %lld    1            0         ", p[2], j[2]);
+        for (int i = 0; i < 4; i++) {
+            size_t n = strlen(rows[i]);
+            snprintf(want, sizeof(want), "%s%s", rows[i], i > 0 ? "<age>" : "");
+            CHECK(nth_line(r.out, i, line, sizeof(line)) && strncmp(line, rows[i], n) == 0 &&
+                      (i == 0 ? line[n] == '\0' : is_age(line + n)),
+                  "laminarctl list, line %d: '%s', want '%s'; its output:\n%s", i + 1, line, want,
+                  r.out);
+        }
+        CHECK(!nth_line(r.out, 4, line, sizeof(line)) && r.out[strlen(r.out) - 1] == '\n',
+              "laminarctl list: more than a header and 3 rows, or no final newline:\n%s", r.out);
+    }
     run_free(&r);
+    stop_daemon();
 }
 END_TEST
 
-/* status asks for the pipeline, then its job, and shows the operators;
- * --json shows the pipeline with the job's full answer in "job". */
+/* The line of text that is exactly line, or NULL. */
+static const char *
+find_line(const char *text, const char *line)
+{
+    size_t n = strlen(line);
+
+    for (const char *p = text; p != NULL && *p != '\0';) {
+        if (strncmp(p, line, n) == 0 && (p[n] == '\n' || p[n] == '\0')) {
+            return p;
+        }
+        p = strchr(p, '\n');
+        p = p != NULL ? p + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* Splits a table row at the column starts at[0..n-1] (the header's): true
+ * when each cell starts there after a space, is one word, and is followed
+ * only by spaces up to the next column (the last one by nothing). */
+static bool
+row_cells(const char *line, const size_t *at, size_t n, char cells[][80])
+{
+    size_t len = strlen(line);
+
+    for (size_t k = 0; k < n; k++) {
+        size_t end = k + 1 < n ? at[k + 1] : len;
+        size_t w;
+        if (at[k] >= len || line[at[k]] == ' ' || (k > 0 && line[at[k] - 1] != ' ')) {
+            return false;
+        }
+        w = strcspn(line + at[k], " ");
+        if (at[k] + w > end || w >= 80 || strspn(line + at[k] + w, " ") != end - at[k] - w) {
+            return false;
+        }
+        snprintf(cells[k], 80, "%.*s", (int)w, line + at[k]);
+    }
+    return true;
+}
+
+/* A count laminarctl printed: its value, or -1 when it is not a number. */
+static long long
+count_cell(const char *s)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    return s[0] >= '0' && s[0] <= '9' && *end == '\0' ? v : -1;
+}
+
+/* status shows the pipeline, its job and the job's operators with their
+ * counts; --json shows the pipeline with the job's full answer in "job". */
 START_TEST(test_cli_status)
 {
-    long long now = wall_ms();
-    char p[2048], job[2048], url[64];
-    const char *answers[5];
-    json_t *doc;
-    canned c;
+    static const char *const head[] = {"ID", "KIND", "PARALLELISM", "RECORDS_IN", "RECORDS_OUT"};
+    char f[700], id[32], want[400], line[300], cells[5][80];
+    json_t *job, *ops, *doc;
+    long long pid, jid;
+    int64_t deadline;
+    size_t nops, at[5], first;
+    json_error_t jerr;
     run r;
 
-    snprintf(p, sizeof(p), PIPELINE_JSON("running"), now, now, now, now);
-    snprintf(job, sizeof(job),
-             "{\"id\": 7, \"pipeline_id\": 3, \"version\": 1, \"state\": \"running\", "
-             "\"reason\": \"\", \"restarts\": 0, \"created_at\": %lld, \"updated_at\": %lld, "
-             "\"placement\": \"worker 1 x2\", \"operators\": ["
-             "{\"id\": \"bids\", \"kind\": \"nexmark\", \"parallelism\": 2, "
-             "\"records_in\": 0, \"records_out\": 1000},"
-             "{\"id\": \"sink_sink\", \"kind\": \"blackhole\", \"parallelism\": 2, "
-             "\"records_in\": 1000, \"records_out\": 0}]}",
-             now, now);
-    answers[0] = json_answer(0, 200, p);
-    answers[1] = json_answer(1, 200, job);
-    answers[2] = json_answer(2, 200, p);
-    answers[3] = json_answer(3, 200, job);
-    answers[4] = NULL;
-    canned_start(&c, answers, url, sizeof(url));
-    r = ctl_env(url, "status", "3", (char *)NULL);
-    ck_assert_msg(r.status == 0, "exit %d, stderr: %s", r.status, r.err);
-    ck_assert_msg(strstr(r.out, "pipeline     3 (q5)\n") != NULL &&
-                      strstr(r.out, "checkpoints  every 1m30s\n") != NULL &&
-                      strstr(r.out, "job          7 (version 1)\n") != NULL &&
-                      strstr(r.out, "state        running\n") != NULL &&
-                      strstr(r.out, "placement    worker 1 x2\n") != NULL &&
-                      strstr(r.out, "ID         KIND       PARALLELISM  RECORDS_IN  RECORDS_OUT\n"
-                                    "bids       nexmark    2            0           1000\n"
-                                    "sink_sink  blackhole  2            1000        0\n") != NULL,
-                  "stdout:\n%s", r.out);
+    start_daemon();
+    pid =
+        submit(nexmark_file("q1", "q1", UNBOUNDED, f, sizeof(f)), "status-q1", "2", "1m30s", &jid);
+    snprintf(id, sizeof(id), "%lld", pid);
+
+    /* running, and every operator has counted records: q1's plan is a
+     * line (source, calc, sink), so all but the source have some in and
+     * all but the sink some out */
+    json_decref(wait_job(jid, "running"));
+    deadline = lm_test_now_ms() + MS(20000);
+    for (;;) {
+        bool counted;
+        job = api_get("/jobs/%lld", jid);
+        ops = json_object_get(job, "operators");
+        nops = json_array_size(ops);
+        counted = nops >= 2 && strcmp(jstr(job, "state"), "running") == 0;
+        for (size_t i = 0; counted && i < nops; i++) {
+            json_t *op = json_array_get(ops, i);
+            counted = (i == 0 || jint(op, "records_in") > 0) &&
+                      (i + 1 == nops || jint(op, "records_out") > 0);
+        }
+        if (counted) {
+            break;
+        }
+        if (lm_test_now_ms() >= deadline) {
+            char *text = json_dumps(job, JSON_COMPACT);
+            snprintf(want, sizeof(want), "%.390s", text != NULL ? text : "?");
+            free(text);
+            json_decref(job);
+            fail_at(__LINE__, "job %lld: not every operator counted records within 20 s: %s", jid,
+                    want);
+        }
+        json_decref(job);
+        usleep(50000);
+    }
+    CHECK(strstr(jstr(job, "placement"), "x2") != NULL,
+          "job %lld: placement '%s', want its 2 slots", jid, jstr(job, "placement"));
+
+    /* the fields */
+    r = DCTL("status", id);
+    CHECK(r.status == 0 && r.err[0] == '\0', "laminarctl status %s: exit %d, stderr '%s'", id,
+          r.status, r.err);
+    {
+        char fields[9][300];
+        snprintf(fields[0], sizeof(fields[0]), "pipeline     %lld (status-q1)", pid);
+        snprintf(fields[1], sizeof(fields[1]), "version      1");
+        snprintf(fields[2], sizeof(fields[2]), "parallelism  2");
+        snprintf(fields[3], sizeof(fields[3]), "checkpoints  every 1m30s");
+        snprintf(fields[4], sizeof(fields[4]), "stop         none");
+        snprintf(fields[5], sizeof(fields[5]), "job          %lld (version 1)", jid);
+        snprintf(fields[6], sizeof(fields[6]), "state        running");
+        snprintf(fields[7], sizeof(fields[7]), "restarts     0");
+        snprintf(fields[8], sizeof(fields[8]), "placement    %.250s", jstr(job, "placement"));
+        for (int i = 0; i < 9; i++) {
+            CHECK(find_line(r.out, fields[i]) != NULL,
+                  "laminarctl status %s: no line '%s' in its output:\n%s", id, fields[i], r.out);
+        }
+    }
+
+    /* the operators: the header after an empty line, a row for each of
+     * the job's operators in the plan's order, columns aligned */
+    {
+        const char *blank = strstr(r.out, "\n\n");
+        int n = 0;
+        CHECK(blank != NULL, "laminarctl status %s: no empty line before the operators:\n%s", id,
+              r.out);
+        while (nth_line(r.out, n, line, sizeof(line)) && line[0] != '\0') {
+            n++;
+        }
+        first = (size_t)n + 1;
+        CHECK(nth_line(r.out, (int)first, line, sizeof(line)),
+              "laminarctl status %s: no header:\n%s", id, r.out);
+        for (size_t k = 0, pos = 0; k < 5; k++) {
+            pos += strspn(line + pos, " ");
+            at[k] = pos;
+            CHECK(strncmp(line + pos, head[k], strlen(head[k])) == 0 &&
+                      (k == 0 || (pos >= 2 && strncmp(line + pos - 2, "  ", 2) == 0)),
+                  "laminarctl status %s: header '%s', want ID KIND PARALLELISM RECORDS_IN "
+                  "RECORDS_OUT",
+                  id, line);
+            pos += strlen(head[k]);
+        }
+        CHECK(at[0] == 0 && line[at[4] + strlen(head[4])] == '\0',
+              "laminarctl status %s: header '%s', want ID KIND PARALLELISM RECORDS_IN RECORDS_OUT",
+              id, line);
+        for (size_t i = 0; i < nops; i++) {
+            json_t *op = json_array_get(ops, i);
+            long long in, out;
+            CHECK(nth_line(r.out, (int)(first + 1 + i), line, sizeof(line)) &&
+                      row_cells(line, at, 5, cells),
+                  "laminarctl status %s: operator row %zu '%s' is not aligned with the header; its "
+                  "output:\n%s",
+                  id, i + 1, line, r.out);
+            in = count_cell(cells[3]);
+            out = count_cell(cells[4]);
+            CHECK(strcmp(cells[0], jstr(op, "id")) == 0 &&
+                      strcmp(cells[1], jstr(op, "kind")) == 0 && strcmp(cells[2], "2") == 0 &&
+                      in >= jint(op, "records_in") && out >= jint(op, "records_out") &&
+                      (i == 0 || in > 0) && (i + 1 == nops || out > 0),
+                  "laminarctl status %s: operator row '%s', want %s %s 2 with counts at least "
+                  "%lld in, %lld out; its output:\n%s",
+                  id, line, jstr(op, "id"), jstr(op, "kind"), jint(op, "records_in"),
+                  jint(op, "records_out"), r.out);
+        }
+        CHECK(!nth_line(r.out, (int)(first + 1 + nops), line, sizeof(line)),
+              "laminarctl status %s: a line after the %zu operators: '%s'", id, nops, line);
+    }
     run_free(&r);
-    r = ctl_env(url, "--json", "status", "3", (char *)NULL);
-    canned_stop(&c);
-    ck_assert_msg(r.status == 0, "exit %d, stderr: %s", r.status, r.err);
-    ck_assert_msg(strncmp(c.requests[1], "GET /api/v1/jobs/7 HTTP/1.1\r\n", 29) == 0, "request: %s",
-                  c.requests[1]);
-    doc = json_loads(r.out, 0, NULL);
-    ck_assert_msg(doc != NULL, "not JSON: %s", r.out);
-    ck_assert_str_eq(json_string_value(json_object_get(doc, "name")), "q5");
-    ck_assert_int_eq(json_array_size(json_object_get(json_object_get(doc, "job"), "operators")), 2);
+
+    /* --json: the pipeline, the job's whole answer in "job" */
+    r = DCTL("--json", "status", id);
+    CHECK(r.status == 0, "laminarctl --json status %s: exit %d, stderr '%s'", id, r.status, r.err);
+    doc = json_loads(r.out, 0, &jerr);
+    CHECK(doc != NULL, "laminarctl --json status %s: not JSON (%s): %.300s", id, jerr.text, r.out);
+    CHECK(jint(doc, "id") == pid && strcmp(jstr(doc, "name"), "status-q1") == 0 &&
+              jint(json_object_get(doc, "job"), "id") == jid &&
+              strcmp(jstr(json_object_get(doc, "job"), "state"), "running") == 0 &&
+              json_array_size(json_object_get(json_object_get(doc, "job"), "operators")) == nops,
+          "laminarctl --json status %s: want pipeline %lld (status-q1) with job %lld running and "
+          "its %zu operators: %.300s",
+          id, pid, jid, nops, r.out);
     json_decref(doc);
+    json_decref(job);
     run_free(&r);
+    stop_daemon();
 }
 END_TEST
 
@@ -736,6 +1222,12 @@ cli_suite(void)
     tcase_add_test(tc, test_cli_server_error);
     tcase_add_test(tc, test_cli_not_json);
     tcase_add_test(tc, test_cli_chunked_answer);
+    suite_add_tcase(s, tc);
+
+    /* one laminard standalone per test */
+    tc = tcase_create("daemon");
+    tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_cli_submit_request);
     tcase_add_test(tc, test_cli_cancel);
     tcase_add_test(tc, test_cli_list_table);
