@@ -16,7 +16,6 @@
 #include <check.h>
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,153 +25,48 @@
 
 #include <jansson.h>
 
-#include "lm_storage.h"
+#include "cp_test.h"
 #include "lm_test.h"
-
-/* A deadline of ms milliseconds, stretched by $LM_TEST_SLOWDOWN. */
-#define MS(ms) ((int)(ms)*lm_test_slowdown())
 
 #define HEARTBEAT_TIMEOUT_MS 3000
 #define NWORKERS             2
 
-static char dir[256];                /* this test's scratch directory; "" when none */
 static lm_test_proc ctl_p;           /* the controller */
 static lm_test_proc wrk_p[NWORKERS]; /* the workers */
 static int api_port, rpc_port;
 
-/* --- cleaning up and failing ------------------------------------------------ */
-
-static void
-cleanup(void)
-{
-    lm_error err;
-
-    for (int i = 0; i < NWORKERS; i++) {
-        lm_test_proc_stop(&wrk_p[i], SIGKILL, MS(10000));
-    }
-    lm_test_proc_stop(&ctl_p, SIGKILL, MS(10000));
-    if (dir[0] != '\0') {
-        lm_storage_remove_tree(dir, &err);
-        dir[0] = '\0';
-    }
-}
-
-/* Fails the test with the message and the end of each daemon's log, after
- * cleaning up. */
-static void __attribute__((format(printf, 2, 3))) fail_at(int line, const char *fmt, ...)
-{
-    lm_report r = {.len = 0, .failed = true};
-    char msg[1200];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    lm_report_add(&r, "line %d: %s", line, msg);
-    if (ctl_p.log[0] != '\0') {
-        lm_report_add(&r, "\n(controller: %s)", lm_test_proc_describe(&ctl_p));
-        lm_report_log_tail(&r, "controller", ctl_p.log, 1000);
-    }
-    for (int i = 0; i < NWORKERS; i++) {
-        if (wrk_p[i].log[0] != '\0') {
-            char name[32];
-            snprintf(name, sizeof(name), "worker process %d", i + 1);
-            lm_report_add(&r, "\n(%s: %s)", name, lm_test_proc_describe(&wrk_p[i]));
-            lm_report_log_tail(&r, name, wrk_p[i].log, 600);
-        }
-    }
-    cleanup();
-    ck_abort_msg("%s", r.msg);
-}
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fail_at(__LINE__, __VA_ARGS__);                                                        \
-        }                                                                                          \
-    } while (0)
-
+/* The scratch directory, the processes watched (a failure reports and
+ * kills them) and failing: cp_test.h. */
 static void
 setup(void)
 {
-    snprintf(dir, sizeof(dir), "%s", lm_test_tmpdir());
-    ck_assert_msg(strcmp(dir, "/tmp") != 0, "cannot make a temporary directory: %s",
-                  strerror(errno));
-    memset(&ctl_p, 0, sizeof(ctl_p));
-    ctl_p.status = -1;
+    cp_setup(1200, NULL);
+    cp_watch(&ctl_p, "controller", 1000);
     for (int i = 0; i < NWORKERS; i++) {
-        memset(&wrk_p[i], 0, sizeof(wrk_p[i]));
-        wrk_p[i].status = -1;
+        char name[32];
+        snprintf(name, sizeof(name), "worker process %d", i + 1);
+        cp_watch(&wrk_p[i], name, 600);
     }
 }
 
-static void
-teardown(void)
-{
-    cleanup();
-}
-
 /* --- helpers ------------------------------------------------------------------ */
-
-static const char *
-jstr(json_t *doc, const char *key)
-{
-    const char *s = json_string_value(json_object_get(doc, key));
-    return s != NULL ? s : "";
-}
-
-static long long
-jint(json_t *doc, const char *key)
-{
-    return (long long)json_integer_value(json_object_get(doc, key));
-}
-
-/* GET path: the JSON of its 200 answer (json_decref it). */
-static json_t *
-get(const char *path)
-{
-    char problem[400] = "";
-    int status;
-    json_t *doc = lm_test_api_get(api_port, path, &status, problem, sizeof(problem));
-    CHECK(doc != NULL, "GET /api/v1%s: status %d, want 200 with JSON: %s", path, status, problem);
-    return doc;
-}
-
-/* Makes <dir>/name; returns its path in out. */
-static const char *
-make_dir(const char *name, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s/%s", dir, name);
-    CHECK(mkdir(out, 0755) == 0, "mkdir %s: %s", out, strerror(errno));
-    return out;
-}
 
 /* Starts laminard with the command and --set values (NULL-terminated),
  * its output into <dir>/<name>.log. */
 static void
 spawn(lm_test_proc *p, const char *name, const char *const *args)
 {
-    char bin[512], log[600], run_dir[600], runset[700], ckpt[700];
-    char *argv[48];
-    int n = 0;
+    char log[600], run_dir[600], runset[700], ckpt[700];
 
-    snprintf(log, sizeof(log), "%s/%s.log", dir, name);
-    snprintf(run_dir, sizeof(run_dir), "%s/run-%s", dir, name);
+    snprintf(log, sizeof(log), "%s/%s.log", cp_dir(), name);
+    snprintf(run_dir, sizeof(run_dir), "%s/run-%s", cp_dir(), name);
     CHECK(mkdir(run_dir, 0755) == 0, "mkdir %s: %s", run_dir, strerror(errno));
     snprintf(runset, sizeof(runset), "node.run_dir=%s", run_dir);
-    snprintf(ckpt, sizeof(ckpt), "checkpointing.url=file://%s/checkpoints", dir);
-    argv[n++] = (char *)lm_test_bin("laminard", bin, sizeof(bin));
-    for (size_t i = 0; args[i] != NULL && n < 40; i++) {
-        argv[n++] = (char *)args[i];
+    snprintf(ckpt, sizeof(ckpt), "checkpointing.url=file://%s/checkpoints", cp_dir());
+    {
+        const char *sets[] = {"metrics.enabled=false", runset, ckpt, NULL};
+        cp_laminard_start(p, log, args, sets);
     }
-    argv[n++] = "--set";
-    argv[n++] = "metrics.enabled=false";
-    argv[n++] = "--set";
-    argv[n++] = runset;
-    argv[n++] = "--set";
-    argv[n++] = ckpt;
-    argv[n] = NULL;
-    CHECK(lm_test_proc_start(p, argv, log) == 0, "cannot start %s: %s", bin, strerror(errno));
 }
 
 /* The workers in GET /workers, by address: ids, nodes and states. */
@@ -188,7 +82,7 @@ typedef struct worker_info {
 static void
 read_workers(worker_info *w, int n)
 {
-    json_t *doc = get("/workers"), *ws = json_object_get(doc, "workers"), *e;
+    json_t *doc = cp_get(api_port, "/workers"), *ws = json_object_get(doc, "workers"), *e;
     size_t i;
 
     for (int k = 0; k < n; k++) {
@@ -198,43 +92,16 @@ read_workers(worker_info *w, int n)
     json_array_foreach(ws, i, e)
     {
         for (int k = 0; k < n; k++) {
-            if (strcmp(jstr(e, "address"), w[k].url) == 0) {
-                w[k].id = jint(e, "id");
-                w[k].node = jint(e, "node");
-                w[k].slots = jint(e, "slots");
-                w[k].used = jint(e, "slots_used");
-                snprintf(w[k].state, sizeof(w[k].state), "%s", jstr(e, "state"));
+            if (strcmp(cp_jstr(e, "address"), w[k].url) == 0) {
+                w[k].id = cp_jint(e, "id");
+                w[k].node = cp_jint(e, "node");
+                w[k].slots = cp_jint(e, "slots");
+                w[k].used = cp_jint(e, "slots_used");
+                snprintf(w[k].state, sizeof(w[k].state), "%s", cp_jstr(e, "state"));
             }
         }
     }
     json_decref(doc);
-}
-
-/* Committed output lines in d. */
-static size_t
-count_lines(const char *d)
-{
-    size_t n = 0;
-    char **lines = lm_test_read_lines(d, &n);
-    CHECK(lines != NULL, "cannot read the output directory %s", d);
-    lm_test_free_lines(lines, n);
-    return n;
-}
-
-/* Waits until d holds more than n committed lines; returns the count. */
-static size_t
-wait_lines_above(const char *d, size_t n, int timeout_ms, const char *what)
-{
-    int64_t deadline = lm_test_now_ms() + timeout_ms;
-    size_t got;
-
-    while ((got = count_lines(d)) <= n) {
-        CHECK(lm_test_now_ms() < deadline,
-              "%s: the sink in %s still has %zu committed lines after %d ms, want more", what, d,
-              got, timeout_ms);
-        usleep(50000);
-    }
-    return got;
 }
 
 /* Does text name worker w: "worker <id>" (not a longer number) or its node? */
@@ -277,8 +144,8 @@ START_TEST(test_cluster_worker_lost)
     api_port = lm_test_free_port();
     rpc_port = lm_test_free_port();
     CHECK(api_port > 0 && rpc_port > 0 && api_port != rpc_port, "no free ports");
-    make_dir("ctl", ctl_dir, sizeof(ctl_dir));
-    make_dir("out", out, sizeof(out));
+    cp_make_dir("ctl", ctl_dir, sizeof(ctl_dir));
+    cp_make_dir("out", out, sizeof(out));
 
     /* the controller */
     snprintf(apiset, sizeof(apiset), "api.port=%d", api_port);
@@ -348,8 +215,8 @@ START_TEST(test_cluster_worker_lost)
     free(body);
     CHECK(h.status == 201, "POST /pipelines: status %d: %s", h.status,
           h.body != NULL ? h.body : h.problem);
-    pipeline = jint(h.json, "id");
-    job = jint(json_object_get(h.json, "job"), "id");
+    pipeline = cp_jint(h.json, "id");
+    job = cp_jint(json_object_get(h.json, "job"), "id");
     lm_test_http_free(&h);
     CHECK(pipeline > 0 && job > 0, "POST /pipelines: no pipeline or job id in its answer");
 
@@ -361,11 +228,11 @@ START_TEST(test_cluster_worker_lost)
         doc = lm_test_api_wait_job(api_port, job, "running", MS(20000), last, sizeof(last));
         CHECK(doc != NULL, "job %lld not running after 20 s; last seen: %s", job, last);
     }
-    CHECK(strstr(jstr(doc, "placement"), want_a) != NULL &&
-              strstr(jstr(doc, "placement"), want_b) != NULL,
-          "job %lld placed '%s', want %s and %s", job, jstr(doc, "placement"), want_a, want_b);
+    CHECK(strstr(cp_jstr(doc, "placement"), want_a) != NULL &&
+              strstr(cp_jstr(doc, "placement"), want_b) != NULL,
+          "job %lld placed '%s', want %s and %s", job, cp_jstr(doc, "placement"), want_a, want_b);
     json_decref(doc);
-    wait_lines_above(out, 0, MS(20000), "before the kill");
+    cp_wait_lines_above(out, 0, MS(20000), "before the kill");
 
     /* kill -9 one worker */
     t_kill = lm_test_now_ms();
@@ -401,11 +268,11 @@ START_TEST(test_cluster_worker_lost)
         CHECK(ev != NULL, "GET /jobs/%lld/events: no events", job);
         json_array_foreach(ev, i, e)
         {
-            if (strcmp(jstr(e, "state"), "restarting") == 0) {
-                CHECK(names_worker(jstr(e, "reason"), victim),
+            if (strcmp(cp_jstr(e, "state"), "restarting") == 0) {
+                CHECK(names_worker(cp_jstr(e, "reason"), victim),
                       "job %lld restarting because '%s': it names neither worker %lld nor its "
                       "node %lld",
-                      job, jstr(e, "reason"), victim->id, victim->node);
+                      job, cp_jstr(e, "reason"), victim->id, victim->node);
                 found = true;
             }
         }
@@ -422,24 +289,25 @@ START_TEST(test_cluster_worker_lost)
     snprintf(want_all, sizeof(want_all), "worker %lld x4", survivor->id);
     deadline = lm_test_now_ms() + MS(30000);
     for (;;) {
-        doc = get(path);
-        if (strcmp(jstr(doc, "state"), "running") == 0 &&
-            strcmp(jstr(doc, "placement"), want_all) == 0) {
+        doc = cp_get(api_port, path);
+        if (strcmp(cp_jstr(doc, "state"), "running") == 0 &&
+            strcmp(cp_jstr(doc, "placement"), want_all) == 0) {
             break;
         }
-        CHECK(strcmp(jstr(doc, "state"), "failed") != 0 &&
-                  strcmp(jstr(doc, "state"), "stopped") != 0,
-              "job %lld %s after the worker was lost: %s", job, jstr(doc, "state"),
-              jstr(doc, "reason"));
+        CHECK(strcmp(cp_jstr(doc, "state"), "failed") != 0 &&
+                  strcmp(cp_jstr(doc, "state"), "stopped") != 0,
+              "job %lld %s after the worker was lost: %s", job, cp_jstr(doc, "state"),
+              cp_jstr(doc, "reason"));
         CHECK(lm_test_now_ms() < deadline,
               "job %lld is %s (%s), placed '%s', 30 s after the worker was lost; want running, "
               "placed '%s'",
-              job, jstr(doc, "state"), jstr(doc, "reason"), jstr(doc, "placement"), want_all);
+              job, cp_jstr(doc, "state"), cp_jstr(doc, "reason"), cp_jstr(doc, "placement"),
+              want_all);
         json_decref(doc);
         usleep(50000);
     }
-    CHECK(jint(doc, "restarts") >= 1, "job %lld running again with restarts %lld, want >= 1", job,
-          jint(doc, "restarts"));
+    CHECK(cp_jint(doc, "restarts") >= 1, "job %lld running again with restarts %lld, want >= 1",
+          job, cp_jint(doc, "restarts"));
     json_decref(doc);
     ev = lm_test_api_events(api_port, job, states, sizeof(states));
     CHECK(ev != NULL, "GET /jobs/%lld/events: no events", job);
@@ -451,8 +319,8 @@ START_TEST(test_cluster_worker_lost)
           job, states);
 
     /* and keeps writing */
-    n = count_lines(out);
-    wait_lines_above(out, n, MS(20000), "after the restart");
+    n = cp_count_lines(out);
+    cp_wait_lines_above(out, n, MS(20000), "after the restart");
 
     /* stop it */
     snprintf(path, sizeof(path), "/api/v1/pipelines/%lld", pipeline);
@@ -477,7 +345,7 @@ START_TEST(test_cluster_worker_lost)
         fprintf(stderr, "cluster: worker %lld lost %lld ms after its kill\n", victim->id,
                 (long long)lost_after);
     }
-    cleanup();
+    cp_cleanup();
 }
 END_TEST
 
@@ -487,7 +355,7 @@ cluster_suite(void)
     Suite *s = suite_create("cluster");
     TCase *tc = tcase_create("cluster");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup, cp_cleanup);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_cluster_worker_lost);
     suite_add_tcase(s, tc);

@@ -27,18 +27,14 @@
 
 #include <jansson.h>
 
-#include "lm_storage.h"
+#include "cp_test.h"
 #include "lm_test.h"
-
-/* A deadline of ms milliseconds, stretched by $LM_TEST_SLOWDOWN. */
-#define MS(ms) ((int)(ms)*lm_test_slowdown())
 
 /* Events of the bounded Nexmark run compared with DuckDB; emitted at
  * ORACLE_RATE per second, so that the job runs for about a second. */
 #define ORACLE_EVENTS "400000"
 #define ORACLE_RATE   "400000"
 
-static char dir[256];         /* this test's scratch directory; "" when none */
 static char data_dir[512];    /* the daemon's --data-dir */
 static lm_test_proc daemon_p; /* the laminard standalone */
 static int port;              /* its API port */
@@ -46,72 +42,29 @@ static char server[64];       /* http://127.0.0.1:<port> */
 static int starts;            /* daemons started: laminard-<n>.log */
 static pid_t oracle = -1;     /* the DuckDB oracle while it runs */
 
-/* --- cleaning up and failing ------------------------------------------------ */
-
+/* The scratch directory, the daemon watched (a failure reports and kills
+ * it) and failing: cp_test.h. The oracle is killed on cleanup too. */
 static void
-cleanup(void)
+kill_oracle(void)
 {
-    lm_error err;
-
-    lm_test_proc_stop(&daemon_p, SIGKILL, MS(10000));
     if (oracle > 0) {
         kill(oracle, SIGKILL);
         waitpid(oracle, NULL, 0);
         oracle = -1;
     }
-    if (dir[0] != '\0') {
-        lm_storage_remove_tree(dir, &err);
-        dir[0] = '\0';
-    }
 }
-
-/* Fails the test with the message and the end of the daemon's log, after
- * cleaning up. */
-static void __attribute__((format(printf, 2, 3))) fail_at(int line, const char *fmt, ...)
-{
-    lm_report r = {.len = 0, .failed = true};
-    char msg[2000];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    lm_report_add(&r, "line %d: %s", line, msg);
-    if (daemon_p.log[0] != '\0') {
-        lm_report_add(&r, "\n(laminard: %s)", lm_test_proc_describe(&daemon_p));
-        lm_report_log_tail(&r, "laminard", daemon_p.log, 1400);
-    }
-    cleanup();
-    ck_abort_msg("%s", r.msg);
-}
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fail_at(__LINE__, __VA_ARGS__);                                                        \
-        }                                                                                          \
-    } while (0)
 
 static void
 setup(void)
 {
-    snprintf(dir, sizeof(dir), "%s", lm_test_tmpdir());
-    ck_assert_msg(strcmp(dir, "/tmp") != 0, "cannot make a temporary directory: %s",
-                  strerror(errno));
-    snprintf(data_dir, sizeof(data_dir), "%s/data", dir);
-    memset(&daemon_p, 0, sizeof(daemon_p));
-    daemon_p.status = -1;
+    cp_setup(2000, kill_oracle);
+    snprintf(data_dir, sizeof(data_dir), "%s/data", cp_dir());
+    cp_watch(&daemon_p, "laminard", 1400);
     oracle = -1;
     starts = 0;
     port = lm_test_free_port();
     ck_assert_int_gt(port, 0);
     snprintf(server, sizeof(server), "http://127.0.0.1:%d", port);
-}
-
-static void
-teardown(void)
-{
-    cleanup();
 }
 
 /* --- the daemon ---------------------------------------------------------------- */
@@ -122,31 +75,18 @@ teardown(void)
 static void
 spawn_daemon(const char *const *extra)
 {
-    char bin[512], log[600], portset[64];
-    char *argv[48];
-    int n = 0;
+    char log[600], portset[64];
+    const char *args[] = {"standalone", "--data-dir", data_dir, NULL};
+    const char *sets[24] = {portset, "metrics.enabled=false", "worker.slots=4", "runtime.loops=2"};
+    int n = 4;
 
-    snprintf(log, sizeof(log), "%s/laminard-%d.log", dir, ++starts);
+    snprintf(log, sizeof(log), "%s/laminard-%d.log", cp_dir(), ++starts);
     snprintf(portset, sizeof(portset), "api.port=%d", port);
-    argv[n++] = (char *)lm_test_bin("laminard", bin, sizeof(bin));
-    argv[n++] = "standalone";
-    argv[n++] = "--data-dir";
-    argv[n++] = data_dir;
-    argv[n++] = "--set";
-    argv[n++] = portset;
-    argv[n++] = "--set";
-    argv[n++] = "metrics.enabled=false";
-    argv[n++] = "--set";
-    argv[n++] = "worker.slots=4";
-    argv[n++] = "--set";
-    argv[n++] = "runtime.loops=2";
-    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 46; i++) {
-        argv[n++] = "--set";
-        argv[n++] = (char *)extra[i];
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 22; i++) {
+        sets[n++] = extra[i];
     }
-    argv[n] = NULL;
-    CHECK(lm_test_proc_start(&daemon_p, argv, log) == 0, "cannot start %s: %s", bin,
-          strerror(errno));
+    sets[n] = NULL;
+    cp_laminard_start(&daemon_p, log, args, sets);
 }
 
 /* Starts the daemon and waits until its API answers. */
@@ -188,7 +128,7 @@ ctl_at(lm_test_output *o, const char *srv, ...)
     }
     va_end(ap);
     argv[n] = NULL;
-    lm_test_run(argv, dir, MS(30000), o);
+    lm_test_run(argv, cp_dir(), MS(30000), o);
 }
 
 #define ctl(o, ...) ctl_at((o), server, __VA_ARGS__, (char *)NULL)
@@ -202,30 +142,6 @@ api(const char *method, const char *path, const char *body, lm_test_http *r)
     lm_test_http_json("127.0.0.1", port, method, full, body, r);
 }
 
-/* GET path: the JSON of its 200 answer (json_decref it). */
-static json_t *
-get(const char *path)
-{
-    char problem[400] = "";
-    int status;
-    json_t *doc = lm_test_api_get(port, path, &status, problem, sizeof(problem));
-    CHECK(doc != NULL, "GET /api/v1%s: status %d, want 200 with JSON: %s", path, status, problem);
-    return doc;
-}
-
-static const char *
-jstr(json_t *doc, const char *key)
-{
-    const char *s = json_string_value(json_object_get(doc, key));
-    return s != NULL ? s : "";
-}
-
-static long long
-jint(json_t *doc, const char *key)
-{
-    return (long long)json_integer_value(json_object_get(doc, key));
-}
-
 /* Writes text into <dir>/name; returns the path (a static buffer). */
 static const char *
 write_file(const char *name, const char *text)
@@ -233,21 +149,12 @@ write_file(const char *name, const char *text)
     static char path[700];
     FILE *f;
 
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(path, sizeof(path), "%s/%s", cp_dir(), name);
     f = fopen(path, "w");
     CHECK(f != NULL, "cannot write %s: %s", path, strerror(errno));
     fputs(text, f);
     CHECK(fclose(f) == 0, "cannot write %s: %s", path, strerror(errno));
     return path;
-}
-
-/* Makes <dir>/name; returns its path in out. */
-static const char *
-make_dir(const char *name, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s/%s", dir, name);
-    CHECK(mkdir(out, 0755) == 0, "mkdir %s: %s", out, strerror(errno));
-    return out;
 }
 
 /* Nexmark query q with a file sink into out_dir and the given events
@@ -282,9 +189,9 @@ submit(const char *file, const char *name, const char *parallelism, const char *
     doc = json_loads(o.out, 0, &jerr);
     lm_test_output_free(&o);
     CHECK(doc != NULL, "laminarctl --json submit: not JSON: %s", jerr.text);
-    id = jint(doc, "id");
-    *job = jint(json_object_get(doc, "job"), "id");
-    CHECK(id > 0 && *job > 0 && strcmp(jstr(doc, "name"), name) == 0,
+    id = cp_jint(doc, "id");
+    *job = cp_jint(json_object_get(doc, "job"), "id");
+    CHECK(id > 0 && *job > 0 && strcmp(cp_jstr(doc, "name"), name) == 0,
           "laminarctl --json submit: no pipeline id, job id or name in its answer");
     json_decref(doc);
     return id;
@@ -310,33 +217,6 @@ events(long long job, char *states, size_t cap)
     return ev;
 }
 
-/* Committed output lines in dir. */
-static size_t
-count_lines(const char *d)
-{
-    size_t n = 0;
-    char **lines = lm_test_read_lines(d, &n);
-    CHECK(lines != NULL, "cannot read the output directory %s", d);
-    lm_test_free_lines(lines, n);
-    return n;
-}
-
-/* Waits until dir holds more than n committed lines; returns the count. */
-static size_t
-wait_lines_above(const char *d, size_t n, int timeout_ms, const char *what)
-{
-    int64_t deadline = lm_test_now_ms() + timeout_ms;
-    size_t got;
-
-    while ((got = count_lines(d)) <= n) {
-        CHECK(lm_test_now_ms() < deadline,
-              "%s: the sink in %s still has %zu committed lines after %d ms, want more", what, d,
-              got, timeout_ms);
-        usleep(50000);
-    }
-    return got;
-}
-
 /* --- a) a bounded query, compared with DuckDB ---------------------------------------- */
 
 START_TEST(test_standalone_submit_matches_duckdb)
@@ -352,10 +232,10 @@ START_TEST(test_standalone_submit_matches_duckdb)
     int64_t deadline;
     json_t *doc;
 
-    make_dir("out", out, sizeof(out));
-    make_dir("dump", dump, sizeof(dump));
-    snprintf(oracle_out, sizeof(oracle_out), "%s/oracle.jsonl", dir);
-    snprintf(oracle_log, sizeof(oracle_log), "%s/oracle.log", dir);
+    cp_make_dir("out", out, sizeof(out));
+    cp_make_dir("dump", dump, sizeof(dump));
+    snprintf(oracle_out, sizeof(oracle_out), "%s/oracle.jsonl", cp_dir());
+    snprintf(oracle_log, sizeof(oracle_log), "%s/oracle.log", cp_dir());
 
     /* the events, dumped by laminard; DuckDB answers while Laminar runs */
     dump_argv[0] = (char *)lm_test_bin("laminard", bin, sizeof(bin));
@@ -363,7 +243,7 @@ START_TEST(test_standalone_submit_matches_duckdb)
     dump_argv[2] = dump;
     dump_argv[3] = "events.num=" ORACLE_EVENTS;
     dump_argv[4] = NULL;
-    lm_test_run(dump_argv, dir, MS(60000), &o);
+    lm_test_run(dump_argv, cp_dir(), MS(60000), &o);
     CHECK(o.status == 0, "laminard nexmark-dump: exit %d: %s", o.status, o.err);
     lm_test_output_free(&o);
     oracle = lm_test_oracle_start("q5", dump, oracle_out, oracle_log, &r);
@@ -385,31 +265,31 @@ START_TEST(test_standalone_submit_matches_duckdb)
         char path[64];
         const char *st;
         snprintf(path, sizeof(path), "/jobs/%lld", job);
-        doc = get(path);
-        st = jstr(doc, "state");
+        doc = cp_get(port, path);
+        st = cp_jstr(doc, "state");
         if (strcmp(st, "running") == 0) {
             json_t *ops = json_object_get(doc, "operators");
             CHECK(json_is_array(ops) && json_array_size(ops) > 0,
                   "GET /jobs/%lld while running: no operators", job);
-            CHECK(strstr(jstr(doc, "placement"), "worker") != NULL &&
-                      strstr(jstr(doc, "placement"), "x2") != NULL,
+            CHECK(strstr(cp_jstr(doc, "placement"), "worker") != NULL &&
+                      strstr(cp_jstr(doc, "placement"), "x2") != NULL,
                   "GET /jobs/%lld while running: placement '%s', want one worker x2", job,
-                  jstr(doc, "placement"));
+                  cp_jstr(doc, "placement"));
             saw_running = true;
         }
         if (strcmp(st, "finished") == 0) {
             break;
         }
         CHECK(strcmp(st, "failed") != 0 && strcmp(st, "stopped") != 0, "job %lld ended %s: %s", job,
-              st, jstr(doc, "reason"));
+              st, cp_jstr(doc, "reason"));
         CHECK(lm_test_now_ms() < deadline, "job %lld still %s (%s) after 60 s", job, st,
-              jstr(doc, "reason"));
+              cp_jstr(doc, "reason"));
         json_decref(doc);
         usleep(50000);
     }
-    CHECK(strcmp(jstr(doc, "reason"), "all input consumed") == 0,
+    CHECK(strcmp(cp_jstr(doc, "reason"), "all input consumed") == 0,
           "job %lld finished with reason '%s', want 'all input consumed'", job,
-          jstr(doc, "reason"));
+          cp_jstr(doc, "reason"));
     json_decref(doc);
     CHECK(saw_running, "never saw job %lld running (at %s events/s it runs for about a second)",
           job, ORACLE_RATE);
@@ -427,11 +307,11 @@ START_TEST(test_standalone_submit_matches_duckdb)
         doc = json_loads(o.out, 0, &jerr);
         lm_test_output_free(&o);
         CHECK(doc != NULL, "laminarctl --json status: not JSON: %s", jerr.text);
-        CHECK(strcmp(jstr(json_object_get(doc, "job"), "state"), "finished") == 0 &&
-                  jint(json_object_get(doc, "job"), "id") == job,
+        CHECK(strcmp(cp_jstr(json_object_get(doc, "job"), "state"), "finished") == 0 &&
+                  cp_jint(json_object_get(doc, "job"), "id") == job,
               "laminarctl --json status %s: job %lld %s, want job %lld finished", id,
-              jint(json_object_get(doc, "job"), "id"), jstr(json_object_get(doc, "job"), "state"),
-              job);
+              cp_jint(json_object_get(doc, "job"), "id"),
+              cp_jstr(json_object_get(doc, "job"), "state"), job);
         json_decref(doc);
     }
 
@@ -452,7 +332,7 @@ START_TEST(test_standalone_submit_matches_duckdb)
     CHECK(!r.failed, "%s", r.msg);
 
     stop_daemon();
-    cleanup();
+    cp_cleanup();
 }
 END_TEST
 
@@ -487,8 +367,8 @@ START_TEST(test_standalone_cancel_and_history)
     const char *msg;
     int64_t deadline;
 
-    make_dir("out-a", out_a, sizeof(out_a));
-    make_dir("out-b", out_b, sizeof(out_b));
+    cp_make_dir("out-a", out_a, sizeof(out_a));
+    cp_make_dir("out-b", out_b, sizeof(out_b));
     start_daemon(NULL);
     /* a is canceled by the user; b runs until the daemon stops */
     pa =
@@ -497,7 +377,7 @@ START_TEST(test_standalone_cancel_and_history)
                 &jb);
     json_decref(wait_job(ja, "running", MS(20000)));
     json_decref(wait_job(jb, "running", MS(20000)));
-    wait_lines_above(out_a, 0, MS(20000), "pipeline a");
+    cp_wait_lines_above(out_a, 0, MS(20000), "pipeline a");
 
     /* cancel a */
     snprintf(id_a, sizeof(id_a), "%lld", pa);
@@ -531,7 +411,7 @@ START_TEST(test_standalone_cancel_and_history)
 
     /* stop the daemon with b running; start it again on the same data */
     ev_b = events(jb, NULL, 0);
-    n_a = count_lines(out_a);
+    n_a = cp_count_lines(out_a);
     stop_daemon();
     start_daemon(NULL);
 
@@ -553,10 +433,10 @@ START_TEST(test_standalone_cancel_and_history)
               "laminarctl --json events %s after the restart: not the job's events before it", id);
         json_decref(doc);
     }
-    doc = get(path);
-    CHECK(jint(json_object_get(doc, "job"), "id") == jb,
+    doc = cp_get(port, path);
+    CHECK(cp_jint(json_object_get(doc, "job"), "id") == jb,
           "pipeline %lld's job is %lld after the restart, want %lld (resumed, not new)", pb,
-          jint(json_object_get(doc, "job"), "id"), jb);
+          cp_jint(json_object_get(doc, "job"), "id"), jb);
     json_decref(doc);
 
     /* b runs again: resumed, the same job */
@@ -565,7 +445,7 @@ START_TEST(test_standalone_cancel_and_history)
         size_t nb = json_array_size(ev_b);
         ev = events(jb, states, sizeof(states));
         if (json_array_size(ev) > nb + 1 &&
-            strcmp(jstr(json_array_get(ev, json_array_size(ev) - 1), "state"), "running") == 0) {
+            strcmp(cp_jstr(json_array_get(ev, json_array_size(ev) - 1), "state"), "running") == 0) {
             break;
         }
         CHECK(lm_test_now_ms() < deadline,
@@ -579,13 +459,13 @@ START_TEST(test_standalone_cancel_and_history)
     }
     {
         json_t *stopped = json_array_get(ev, json_array_size(ev_b));
-        CHECK(strcmp(jstr(stopped, "state"), "stopped") == 0 &&
-                  strstr(jstr(stopped, "reason"), "controller shut down") != NULL,
+        CHECK(strcmp(cp_jstr(stopped, "state"), "stopped") == 0 &&
+                  strstr(cp_jstr(stopped, "reason"), "controller shut down") != NULL,
               "job %lld: after its events before the restart comes %s (%s), want stopped "
               "(controller shut down ...); events: %s",
-              jb, jstr(stopped, "state"), jstr(stopped, "reason"), states);
+              jb, cp_jstr(stopped, "state"), cp_jstr(stopped, "reason"), states);
         for (size_t i = json_array_size(ev_b) + 1; i + 1 < json_array_size(ev); i++) {
-            CHECK(strcmp(jstr(json_array_get(ev, i), "state"), "scheduling") == 0,
+            CHECK(strcmp(cp_jstr(json_array_get(ev, i), "state"), "scheduling") == 0,
                   "job %lld resumed through %s, want stopped, scheduling..., running", jb, states);
         }
         CHECK(json_array_size(ev) >= json_array_size(ev_b) + 3,
@@ -607,16 +487,17 @@ START_TEST(test_standalone_cancel_and_history)
     lm_test_output_free(&o);
 
     /* b writes again; a stays stopped and writes nothing */
-    n_b = count_lines(out_b);
-    wait_lines_above(out_b, n_b, MS(20000), "the resumed pipeline");
+    n_b = cp_count_lines(out_b);
+    cp_wait_lines_above(out_b, n_b, MS(20000), "the resumed pipeline");
     doc = wait_job(ja, "stopped", MS(1000));
     json_decref(doc);
-    CHECK(count_lines(out_a) == n_a, "the stopped pipeline wrote %zu lines more after the restart",
-          count_lines(out_a) - n_a);
+    CHECK(cp_count_lines(out_a) == n_a,
+          "the stopped pipeline wrote %zu lines more after the restart",
+          cp_count_lines(out_a) - n_a);
     json_decref(ev_a);
 
     stop_daemon();
-    cleanup();
+    cp_cleanup();
 }
 END_TEST
 
@@ -642,8 +523,8 @@ expect_error(const char *method, const char *path, const char *body, int status,
         int st = h.status;
         snprintf(got, sizeof(got), "%.500s", h.body != NULL ? h.body : "(no answer)");
         lm_test_http_free(&h);
-        fail_at(line, "%s %s: status %d, body %s; want %d %s with '%s'", method, path, st, got,
-                status, code, want != NULL ? want : "");
+        cp_fail_at(NULL, line, "%s %s: status %d, body %s; want %d %s with '%s'", method, path, st,
+                   got, status, code, want != NULL ? want : "");
     }
     lm_test_http_free(&h);
 }
@@ -662,7 +543,7 @@ START_TEST(test_standalone_api_bad_input)
     json_t *pipelines, *jobs, *doc, *err;
     long long id, job;
 
-    make_dir("out", out, sizeof(out));
+    cp_make_dir("out", out, sizeof(out));
     start_daemon(small_body);
 
     /* one good pipeline, finished */
@@ -676,12 +557,12 @@ START_TEST(test_standalone_api_bad_input)
     api("POST", "/pipelines", body, &h);
     CHECK(h.status == 201, "POST /pipelines: status %d (%s), want 201", h.status,
           h.body != NULL ? h.body : "no answer");
-    id = jint(h.json, "id");
-    job = jint(json_object_get(h.json, "job"), "id");
+    id = cp_jint(h.json, "id");
+    job = cp_jint(json_object_get(h.json, "job"), "id");
     lm_test_http_free(&h);
     json_decref(wait_job(job, "finished", MS(20000)));
-    pipelines = get("/pipelines");
-    jobs = get("/jobs");
+    pipelines = cp_get(port, "/pipelines");
+    jobs = cp_get(port, "/jobs");
 
     /* bodies: not JSON, wrong types, unknown and missing fields, out of range */
     EXPECT_ERROR("POST", "/pipelines", "{\"name\": \"x\", ", 400, "malformed_json", NULL);
@@ -733,9 +614,9 @@ START_TEST(test_standalone_api_bad_input)
     json_decref(doc);
     api("POST", "/pipelines", body, &h);
     err = json_object_get(h.json, "error");
-    CHECK(h.status == 400 && strcmp(jstr(err, "code"), "invalid_sql") == 0 &&
-              jint(err, "line") == 2 && jint(err, "column") == 18 &&
-              strchr(jstr(err, "context"), '^') != NULL,
+    CHECK(h.status == 400 && strcmp(cp_jstr(err, "code"), "invalid_sql") == 0 &&
+              cp_jint(err, "line") == 2 && cp_jint(err, "column") == 18 &&
+              strchr(cp_jstr(err, "context"), '^') != NULL,
           "POST invalid SQL: status %d, body %s; want 400 invalid_sql at line 2, column 18 with "
           "a caret",
           h.status, h.body != NULL ? h.body : "(no answer)");
@@ -753,17 +634,17 @@ START_TEST(test_standalone_api_bad_input)
     free(body);
 
     /* nothing changed */
-    doc = get("/pipelines");
+    doc = cp_get(port, "/pipelines");
     CHECK(json_equal(doc, pipelines), "GET /pipelines changed after the bad requests");
     json_decref(doc);
-    doc = get("/jobs");
+    doc = cp_get(port, "/jobs");
     CHECK(json_equal(doc, jobs), "GET /jobs changed after the bad requests");
     json_decref(doc);
     json_decref(pipelines);
     json_decref(jobs);
 
     stop_daemon();
-    cleanup();
+    cp_cleanup();
 }
 END_TEST
 
@@ -824,7 +705,7 @@ START_TEST(test_standalone_cli_errors)
     /* no such file: a usage error */
     {
         char missing[700];
-        snprintf(missing, sizeof(missing), "%s/missing.sql", dir);
+        snprintf(missing, sizeof(missing), "%s/missing.sql", cp_dir());
         ctl(&o, "submit", missing);
         CHECK(o.status == 2, "laminarctl submit of a missing file: exit %d (stderr '%s'), want 2",
               o.status, o.err);
@@ -833,14 +714,14 @@ START_TEST(test_standalone_cli_errors)
 
     /* none of these made a pipeline */
     {
-        json_t *doc = get("/pipelines");
+        json_t *doc = cp_get(port, "/pipelines");
         CHECK(json_array_size(json_object_get(doc, "pipelines")) == 0,
               "pipelines exist after failed submits");
         json_decref(doc);
     }
 
     stop_daemon();
-    cleanup();
+    cp_cleanup();
 }
 END_TEST
 
@@ -868,8 +749,8 @@ START_TEST(test_standalone_refuses_taken_port)
     spawn_daemon(NULL);
     if (!lm_test_proc_wait(&daemon_p, MS(10000))) {
         close(fd);
-        fail_at(__LINE__, "laminard standalone still runs 10 s after it was given a taken port %d",
-                port);
+        cp_fail_at(NULL, __LINE__,
+                   "laminard standalone still runs 10 s after it was given a taken port %d", port);
     }
     close(fd);
     snprintf(want, sizeof(want), "%d", port);
@@ -897,7 +778,7 @@ START_TEST(test_standalone_refuses_taken_port)
     free(text);
     CHECK(lm_test_api_get(port, "/healthz", NULL, NULL, 0) == NULL,
           "something answers on the API port of a laminard that could not start");
-    cleanup();
+    cp_cleanup();
 }
 END_TEST
 
@@ -907,7 +788,7 @@ standalone_suite(void)
     Suite *s = suite_create("standalone");
     TCase *tc = tcase_create("standalone");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup, cp_cleanup);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_standalone_submit_matches_duckdb);
     tcase_add_test(tc, test_standalone_cancel_and_history);
