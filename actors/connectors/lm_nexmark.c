@@ -1290,7 +1290,7 @@ invalid_range(uint8_t *v, uint32_t from, uint32_t n)
  * can (GCC on x86-64) it is also built for AVX2 and AVX-512 machines and
  * the best version is picked once at load time (no per-row dispatch). Not
  * under the sanitizers: the picking runs before their runtime starts. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) &&        \
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) &&       \
     !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
 #define VEC_CLONES                                                                                 \
     __attribute__((optimize("O3"), target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
