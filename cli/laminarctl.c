@@ -715,7 +715,7 @@ status_fields(lm_ctl_table *t, json_t *p)
     if (every > 0) {
         kv(t, "checkpoints", "every %s", lm_ctl_fmt_duration(every, d, sizeof(d)));
     } else {
-        kv(t, "checkpoints", "off");
+        kv(t, "checkpoints", "the controller's default (checkpointing.interval)");
     }
     kv(t, "stop", "%s", jstr(p, "stop", "-"));
     kv_time(t, "created", p, "created_at");
