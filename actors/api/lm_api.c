@@ -47,6 +47,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
+#include "lm_batch.h" /* lm_utf8_valid */
 #include "lm_log.h"
 
 #define MAX_SEGMENTS 32 /* path segments a request may have */
@@ -123,25 +124,36 @@ struct lm_api {
 
 /* --- small helpers ------------------------------------------------------ */
 
-/* A JSON string of s; bytes that are not UTF-8 become '?'. NULL only when
- * out of memory. */
+/* A JSON string of s; a byte that starts no valid UTF-8 sequence (a
+ * message cut inside a character, a stray byte) becomes '?', valid
+ * characters are kept. NULL only when out of memory. */
 static json_t *
 jstr(const char *s)
 {
     json_t *j = json_string(s);
+    size_t n, o = 0;
     char *copy;
 
     if (j != NULL || s == NULL) {
         return j;
     }
-    if ((copy = strdup(s)) == NULL) {
+    n = strlen(s);
+    if ((copy = malloc(n + 1)) == NULL) {
         return NULL;
     }
-    for (char *p = copy; *p != '\0'; p++) {
-        if ((unsigned char)*p >= 0x80) {
-            *p = '?';
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+        if (k <= n - i && lm_utf8_valid((const uint8_t *)s + i, k)) {
+            memcpy(copy + o, s + i, k);
+            o += k;
+            i += k;
+        } else {
+            copy[o++] = '?';
+            i++;
         }
     }
+    copy[o] = '\0';
     j = json_string(copy);
     free(copy);
     return j;

@@ -433,6 +433,10 @@ fail_handler(const lm_api_req *req, lm_api_resp *resp, void *arg)
         ck_assert_int_eq(rv, LM_ESTATE);
         return rv;
     }
+    if (strcmp(how, "bytes") == 0) {
+        /* valid characters stay, a stray byte becomes '?' */
+        return lm_api_error(resp, 400, "bad_name", "name %s is bad", "caf\xc3\xa9 \xff");
+    }
     if (strcmp(how, "nomem") == 0) {
         return LM_ENOMEM;
     }
@@ -508,6 +512,9 @@ START_TEST(test_api_router)
     lm_test_http_free(&r);
     ck_assert_int_eq(http_json("POST", "/api/v1/fail/conflict", NULL, &r), 0);
     ASSERT_ERROR(&r, 409, "wrong_state", "job 7 is stopped");
+    lm_test_http_free(&r);
+    ck_assert_int_eq(http_json("POST", "/api/v1/fail/bytes", NULL, &r), 0);
+    ASSERT_ERROR(&r, 400, "bad_name", "name caf\xc3\xa9 ? is bad");
     lm_test_http_free(&r);
     ck_assert_int_eq(http_json("POST", "/api/v1/fail/nomem", NULL, &r), 0);
     ASSERT_ERROR(&r, 500, "internal", NULL);
