@@ -4,7 +4,8 @@
  *
  * Workers and allocations are small arrays: a cluster has tens of workers
  * and jobs, and every decision walks them. A worker's slot use is the sum
- * of the counts granted on it. Database writes go to the metastore actor;
+ * of the counts granted on it (worker_used), never a separate counter that
+ * could drift from the grants. Database writes go to the metastore actor;
  * only registration waits for its answer (it gives the worker's id).
  */
 #include "lm_scheduler.h"
@@ -32,7 +33,7 @@ typedef struct worker {
     char *address, *data_address;
     lm_addr taskmgr, agent;
     uint64_t incarnation;
-    uint32_t slots, used;
+    uint32_t slots;
     enum wstate state;
     int64_t last_hb_ms, registered_ms;
     uint64_t reg_tag; /* the MS_CALL tag of a registration in flight */
@@ -90,22 +91,23 @@ alloc_find(sched *s, uint64_t job)
     return NULL;
 }
 
-static void
-alloc_free_slots(sched *s, alloc *a)
+/* The slots granted on worker wi. */
+static uint32_t
+worker_used(const sched *s, uint32_t wi)
 {
-    if (a->granted) {
-        for (uint32_t k = 0; k < a->n; k++) {
-            s->w[a->widx[k]].used -= a->count[k];
+    uint32_t used = 0;
+
+    for (uint32_t i = 0; i < s->na; i++) {
+        for (uint32_t k = 0; s->a[i].granted && k < s->a[i].n; k++) {
+            used += s->a[i].widx[k] == wi ? s->a[i].count[k] : 0;
         }
     }
-    a->granted = false;
-    a->n = 0;
+    return used;
 }
 
 static void
 alloc_remove(sched *s, alloc *a)
 {
-    alloc_free_slots(s, a);
     free(a->widx);
     free(a->count);
     size_t i = (size_t)(a - s->a);
@@ -113,45 +115,49 @@ alloc_remove(sched *s, alloc *a)
     s->na--;
 }
 
+/* A live worker with free slots, for place. */
+typedef struct cand {
+    uint32_t wi, free;
+    uint64_t id;
+} cand;
+
 static int
-cmp_free(const void *x, const void *y, void *arg)
+cmp_free(const void *x, const void *y)
 {
-    const sched *s = arg;
-    const worker *a = &s->w[*(const uint32_t *)x], *b = &s->w[*(const uint32_t *)y];
-    uint32_t fa = a->slots - a->used, fb = b->slots - b->used;
-    if (fa != fb) {
-        return fa > fb ? -1 : 1;
+    const cand *a = x, *b = y;
+    if (a->free != b->free) {
+        return a->free > b->free ? -1 : 1;
     }
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
-/* Places a: fills its workers and counts and takes the slots, or writes
+/* Places a: fills its workers and counts, which takes the slots, or writes
  * what is missing to why and returns false. */
 static bool
 place(sched *s, alloc *a, char *why, size_t cap)
 {
-    uint32_t *cand = malloc((s->nw + 1) * sizeof(uint32_t)), nc = 0, p = a->parallelism;
-    uint32_t free_total = 0, alive = 0;
+    cand *c = malloc((s->nw + 1) * sizeof(cand));
+    uint32_t nc = 0, p = a->parallelism, free_total = 0, alive = 0;
 
-    if (cand == NULL) {
+    if (c == NULL) {
         snprintf(why, cap, "out of memory");
         return false;
     }
     for (uint32_t i = 0; i < s->nw; i++) {
         if (s->w[i].state == W_ALIVE) {
+            uint32_t used = worker_used(s, i);
             alive++;
-            free_total += s->w[i].slots - s->w[i].used;
-            if (s->w[i].slots > s->w[i].used) {
-                cand[nc++] = i;
+            free_total += s->w[i].slots - used;
+            if (s->w[i].slots > used) {
+                c[nc++] = (cand){i, s->w[i].slots - used, s->w[i].id};
             }
         }
     }
-    qsort_r(cand, nc, sizeof(uint32_t), cmp_free, s);
+    qsort(c, nc, sizeof(cand), cmp_free);
     for (uint32_t n = nc < p ? nc : p; n >= 1; n--) {
         bool fits = true;
         for (uint32_t k = 0; k < n && fits; k++) {
-            worker *w = &s->w[cand[k]];
-            fits = w->slots - w->used >= p / n + (k < p % n ? 1 : 0);
+            fits = c[k].free >= p / n + (k < p % n ? 1 : 0);
         }
         if (!fits) {
             continue;
@@ -161,19 +167,20 @@ place(sched *s, alloc *a, char *why, size_t cap)
         a->widx = malloc(n * sizeof(uint32_t));
         a->count = malloc(n * sizeof(uint32_t));
         if (a->widx == NULL || a->count == NULL) {
-            break;
+            free(c);
+            snprintf(why, cap, "out of memory");
+            return false;
         }
         for (uint32_t k = 0; k < n; k++) {
-            a->widx[k] = cand[k];
+            a->widx[k] = c[k].wi;
             a->count[k] = p / n + (k < p % n ? 1 : 0);
-            s->w[cand[k]].used += a->count[k];
         }
         a->n = n;
         a->granted = true;
-        free(cand);
+        free(c);
         return true;
     }
-    free(cand);
+    free(c);
     snprintf(why, cap, "waiting for slots: needs %u, %u free on %u live worker%s", p, free_total,
              alive, alive == 1 ? "" : "s");
     return false;
@@ -200,7 +207,7 @@ grant(lm_actor *self, sched *s, alloc *a)
     if (wb == NULL || tms == NULL) {
         free(wb);
         free(tms);
-        alloc_free_slots(s, a);
+        a->granted = false; /* the slots are free again; tried at the next change */
         return;
     }
     lm_addr_list_put(wb, tms, a->n);
@@ -373,7 +380,16 @@ worker_register(lm_actor *self, sched *s, lm_msg *m)
             w = &s->w[i];
         }
     }
-    if (w != NULL && w->state == W_ALIVE && w->incarnation != r.incarnation) {
+    if (w != NULL && w->state == W_ALIVE && w->incarnation == r.incarnation) {
+        /* the same process again (a retry that crossed our answer): it is
+         * registered, its slots and jobs stay */
+        lm_worker_registered_msg a = {w->id, LM_OK, lm_str_c(""),
+                                      (uint64_t)s->o.heartbeat_interval_ms};
+        w->agent = m->src;
+        lm_tell(self, w->agent, LM_MT_WORKER_REGISTERED, &a);
+        return LM_OK;
+    }
+    if (w != NULL && w->state == W_ALIVE) {
         worker_gone(self, s, w, W_LOST, "it registered again from a new process");
     }
     if (w == NULL) {
@@ -445,7 +461,6 @@ ms_reply(lm_actor *self, sched *s, lm_msg *m)
                                           (uint64_t)s->o.heartbeat_interval_ms};
             w->id = (uint64_t)id;
             w->state = W_ALIVE;
-            w->used = 0;
             w->last_hb_ms = w->registered_ms = now_ms();
             LM_LOG(LM_LOG_INFO, "worker %" PRIu64 " registered: %s, node %u, %u slots", w->id,
                    w->address, w->taskmgr.node, w->slots);
@@ -526,14 +541,14 @@ api_workers(sched *s, lm_api_pending *p)
         if (w->id == 0) {
             continue;
         }
-        json_array_append_new(arr,
-                              json_pack("{s:I, s:s, s:s, s:I, s:i, s:i, s:s, s:I, s:I}", "id",
-                                        (json_int_t)w->id, "address", w->address, "data_address",
-                                        w->data_address != NULL ? w->data_address : "", "node",
-                                        (json_int_t)w->taskmgr.node, "slots", (int)w->slots,
-                                        "slots_used", (int)w->used, "state", wstate_name[w->state],
-                                        "last_heartbeat_at", (json_int_t)w->last_hb_ms,
-                                        "registered_at", (json_int_t)w->registered_ms));
+        json_array_append_new(
+            arr,
+            json_pack("{s:I, s:s, s:s, s:I, s:i, s:i, s:s, s:I, s:I}", "id", (json_int_t)w->id,
+                      "address", w->address, "data_address",
+                      w->data_address != NULL ? w->data_address : "", "node",
+                      (json_int_t)w->taskmgr.node, "slots", (int)w->slots, "slots_used",
+                      (int)worker_used(s, i), "state", wstate_name[w->state], "last_heartbeat_at",
+                      (json_int_t)w->last_hb_ms, "registered_at", (json_int_t)w->registered_ms));
     }
     if (arr == NULL) {
         return lm_api_complete_error(p, 500, "internal", "out of memory");

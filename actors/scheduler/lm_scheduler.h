@@ -6,7 +6,9 @@
  * address, slots, task manager and incarnation). The scheduler records it
  * in the metadata store (which gives its id), answers WORKER_REGISTERED
  * with the id and the heartbeat interval, and tells every live worker how
- * to reach the others (WORKER_PEERS). Then the agent sends
+ * to reach the others (WORKER_PEERS); the same process registering again
+ * (same address and incarnation, while alive) is answered again and keeps
+ * its slots and jobs. Then the agent sends
  * WORKER_HEARTBEAT every interval; a heartbeat from an unknown or lost
  * worker is answered WORKER_REGISTERED with LM_ENOTFOUND, and the agent
  * registers again. A worker that sends no heartbeat for heartbeat_timeout

@@ -273,6 +273,28 @@ START_TEST(test_scheduler_leave_and_reregister)
 }
 END_TEST
 
+START_TEST(test_scheduler_repeated_register_keeps_slots)
+{
+    fake_worker a;
+    lm_probe *job = probe(), *job2 = probe();
+    uint64_t id;
+
+    worker_register(&a, "tcp://a:6669", 2, 601);
+    id = a.id;
+    request(job, 6, 2);
+    ck_assert(got(job, LM_MT_SLOT_GRANT, wait_ms(3000)));
+    /* the same process registers again (its answer crossed a retry): the
+     * same worker, whose slots stay taken */
+    worker_register(&a, "tcp://a:6669", 2, 601);
+    ck_assert_uint_eq(a.id, id);
+    request(job2, 7, 1);
+    char *why = expect_wait(job2);
+    ck_assert_msg(strstr(why, "needs 1, 0 free on 1 live worker") != NULL, "%s", why);
+    free(why);
+    ck_assert(!got(job, LM_MT_WORKER_LOST, wait_ms(200)));
+}
+END_TEST
+
 START_TEST(test_scheduler_bad_messages)
 {
     fake_worker a;
@@ -306,6 +328,7 @@ scheduler_suite(void)
     tcase_add_test(tc, test_scheduler_waits_for_a_worker);
     tcase_add_test(tc, test_scheduler_declares_silent_worker_lost);
     tcase_add_test(tc, test_scheduler_leave_and_reregister);
+    tcase_add_test(tc, test_scheduler_repeated_register_keeps_slots);
     tcase_add_test(tc, test_scheduler_bad_messages);
     suite_add_tcase(s, tc);
     return s;
