@@ -782,6 +782,34 @@ remove_entry(lm_table *t, uint32_t slot, uint32_t id)
     t->free_entry = id;
 }
 
+/* Gives entry id the time ts: EXPIRING tables move it to ts's bucket.
+ * LM_OK, or LM_ENOMEM with the entry as it was. */
+static int
+retime(lm_table *t, uint32_t id, int64_t ts)
+{
+    entry *e = &t->entries[id];
+    uint32_t ob = e->bucket, opos = e->bpos, nb, npos;
+    int64_t ots = e->ts;
+
+    e->ts = ts;
+    if (t->kind != LM_TABLE_EXPIRING) {
+        return LM_OK;
+    }
+    if (bucket_add(t, id) != LM_OK) {
+        e->ts = ots;
+        return LM_ENOMEM;
+    }
+    /* in the new bucket now: leave the old one */
+    nb = e->bucket;
+    npos = e->bpos;
+    e->bucket = ob;
+    e->bpos = opos;
+    bucket_remove(t, id);
+    e->bucket = nb;
+    e->bpos = npos;
+    return LM_OK;
+}
+
 int
 lm_table_put(lm_table *t, const void *key, uint32_t klen, int64_t ts, const void *val,
              uint32_t vlen)
@@ -796,42 +824,36 @@ lm_table_put(lm_table *t, const void *key, uint32_t klen, int64_t ts, const void
     }
     slot = probe(t, key, klen, h, &found);
     if (found) {
+        /* Replace the value in the entry (same number, slot and chain
+         * flag). The new value may come from the old one (lm_table_get):
+         * the old bytes go only once the new ones are in, and nothing
+         * changes when memory runs out. */
         uint32_t id = (uint32_t)t->slots[slot] - 1;
         entry *e = &t->entries[id];
-        if (e->vlen == vlen && e->ts == ts) {
-            memcpy(val_of(e), val, vlen);
-            mark_changed(t, id);
-            return LM_OK;
-        }
-        /* New size or time: replace the entry (keeping the chain flag, so
-         * the replacement is written as an upsert, not a tombstone). The
-         * new value may come from the old entry (lm_table_get): copy it
-         * out before the entry goes. */
-        {
-            uint8_t in_chain = e->in_chain;
-            uint8_t *copy = NULL;
-            if ((const uint8_t *)val >= e->kv &&
-                (const uint8_t *)val < e->kv + val_off(e->klen) + e->vlen) {
-                if ((copy = malloc(vlen > 0 ? vlen : 1)) == NULL) {
-                    return LM_ENOMEM;
-                }
-                memcpy(copy, val, vlen);
-                val = copy;
-            }
-            e->in_chain = 0;
-            remove_entry(t, slot, id);
-            slot = probe(t, key, klen, h, &found);
-            id = insert(t, slot, key, klen, h, ts, val, vlen);
-            free(copy);
-            if (id == NONE) {
-                if (in_chain) {
-                    add_tombstone(t, key, klen);
-                }
+        uint8_t *kv = NULL;
+        if (e->vlen != vlen) {
+            if ((kv = malloc(val_off(klen) + (vlen > 0 ? vlen : 1))) == NULL) {
                 return LM_ENOMEM;
             }
-            t->entries[id].in_chain = in_chain;
-            return LM_OK;
+            memcpy(kv, e->kv, klen);
+            if (vlen > 0) {
+                memcpy(kv + val_off(klen), val, vlen);
+            }
         }
+        if (e->ts != ts && retime(t, id, ts) != LM_OK) {
+            free(kv);
+            return LM_ENOMEM;
+        }
+        if (kv != NULL) {
+            free(e->kv);
+            e->kv = kv;
+            t->bytes = t->bytes - e->vlen + vlen;
+            e->vlen = vlen;
+        } else if (vlen > 0) {
+            memmove(val_of(e), val, vlen);
+        }
+        mark_changed(t, id);
+        return LM_OK;
     }
     if (reserve_one(t, &moved) != LM_OK) {
         return LM_ENOMEM;

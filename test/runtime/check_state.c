@@ -308,6 +308,15 @@ START_TEST(test_state_put_get_delete_variable_values)
         expect_str(t, "a", 10, "a longer value");
         put_str(t, "a", 11, "x");
         expect_str(t, "a", 11, "x");
+        /* The new value taken from the old one, with another size and time. */
+        put_str(t, "a", 10, "a longer value");
+        CHECK_EQ(lm_table_get(t, "a", 1, &v, &vlen, &ts), LM_OK);
+        CHECK_EQ(lm_table_put(t, "a", 1, 13, (const uint8_t *)v + 2, 6), LM_OK);
+        expect_str(t, "a", 13, "longer");
+        CHECK_EQ(lm_table_get(t, "a", 1, &v, &vlen, &ts), LM_OK);
+        CHECK_EQ(lm_table_put(t, "a", 1, 13, (const uint8_t *)v + 1, 5), LM_OK);
+        expect_str(t, "a", 13, "onger");
+        put_str(t, "a", 11, "x");
         CHECK_EQ(lm_table_count(t), 4);
         CHECK_EQ(lm_table_bytes(t), 1 + 1 + 1 + 0 + 0 + 9 + 3 + 4);
 
