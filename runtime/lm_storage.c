@@ -56,6 +56,22 @@ lm_storage_mkdirs(const char *path, lm_error *err)
     return LM_OK;
 }
 
+/* Syncs directory dir, so that the names made or changed in it last. */
+static int
+sync_dir(const char *dir, lm_error *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rv = LM_OK;
+
+    if (fd < 0) {
+        return lm_error_set(err, LM_EIO, "cannot open directory '%s': %s", dir, strerror(errno));
+    }
+    if (fsync(fd) != 0 && errno != EINVAL) { /* EINVAL: a file system that cannot */
+        rv = lm_error_set(err, LM_EIO, "cannot sync directory '%s': %s", dir, strerror(errno));
+    }
+    close(fd);
+    return rv;
+}
+
 int
 lm_storage_write(const char *path, const void *p, size_t len, lm_error *err)
 {
@@ -99,7 +115,7 @@ lm_storage_write(const char *path, const void *p, size_t len, lm_error *err)
         return rv;
     }
     if (close(fd) != 0) {
-        rv = lm_error_set(err, LM_EIO, "cannot sync '%s': %s", tmp, strerror(errno));
+        rv = lm_error_set(err, LM_EIO, "cannot close '%s': %s", tmp, strerror(errno));
         unlink(tmp);
         return rv;
     }
@@ -109,7 +125,8 @@ lm_storage_write(const char *path, const void *p, size_t len, lm_error *err)
         unlink(tmp);
         return rv;
     }
-    return LM_OK;
+    /* The rename is durable only once the directory is synced. */
+    return sync_dir(slash == NULL ? "." : slash == path ? "/" : dir, err);
 }
 
 int

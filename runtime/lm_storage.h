@@ -14,8 +14,9 @@
 
 #include "lm_err.h"
 
-/* Writes len bytes to path, atomically. LM_OK or LM_EIO (err names the
- * path and the system's reason). */
+/* Writes len bytes to path, atomically and durably (the file, then its
+ * directory, are synced). LM_OK or LM_EIO (err names the path and the
+ * system's reason). */
 int lm_storage_write(const char *path, const void *p, size_t len, lm_error *err);
 
 /* Reads the whole file at path into *out (caller frees). LM_OK,
