@@ -932,7 +932,9 @@ fs_open(lm_op *op)
     }
     return LM_OK;
 fail:
-    /* The subtask does not close an operator whose open failed. */
+    /* Free the partial state here (fs_close leaves op->state NULL, so the
+     * subtask, which closes a failed operator that left a state, has
+     * nothing more to do). */
     fs_close(op);
     return rv;
 }
