@@ -221,4 +221,43 @@ lm_addr_list_get(lm_bytes b, uint32_t i)
     return a;
 }
 
+/* --- operator counters ---------------------------------------------------
+ * JOB_STATS_REPLY's ops field: per operator, 20 bytes: plan operator
+ * index u32, rows in u64, rows out u64, little-endian. */
+#define LM_OP_COUNTS_WIRE_SIZE 20
+
+typedef struct lm_op_counts {
+    uint32_t op; /* plan operator index */
+    uint64_t in, out;
+} lm_op_counts;
+
+/* Writes c to p (LM_OP_COUNTS_WIRE_SIZE bytes). */
+static inline void
+lm_op_counts_put(uint8_t *p, lm_op_counts c)
+{
+    for (int k = 0; k < 4; k++) {
+        p[k] = (uint8_t)(c.op >> (8 * k));
+    }
+    for (int k = 0; k < 8; k++) {
+        p[4 + k] = (uint8_t)(c.in >> (8 * k));
+        p[12 + k] = (uint8_t)(c.out >> (8 * k));
+    }
+}
+
+/* Reads entry i of the list in b (the caller checks i < b.len / 20). */
+static inline lm_op_counts
+lm_op_counts_get(lm_bytes b, uint32_t i)
+{
+    const uint8_t *p = b.ptr + (size_t)i * LM_OP_COUNTS_WIRE_SIZE;
+    lm_op_counts c = {0, 0, 0};
+    for (int k = 0; k < 4; k++) {
+        c.op |= (uint32_t)p[k] << (8 * k);
+    }
+    for (int k = 0; k < 8; k++) {
+        c.in |= (uint64_t)p[4 + k] << (8 * k);
+        c.out |= (uint64_t)p[12 + k] << (8 * k);
+    }
+    return c;
+}
+
 #endif /* LM_PROTO_H */

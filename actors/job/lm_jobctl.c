@@ -361,20 +361,11 @@ on_stats(jobctl *j, lm_msg *m)
         r.job.len != strlen(j->stats_id) || memcmp(r.job.ptr, j->stats_id, r.job.len) != 0) {
         return LM_OK;
     }
-    for (uint32_t k = 0; k + 20 <= r.ops.len; k += 20) {
-        const uint8_t *p = r.ops.ptr + k;
-        uint32_t op = 0;
-        uint64_t in = 0, out = 0;
-        for (int b = 0; b < 4; b++) {
-            op |= (uint32_t)p[b] << (8 * b);
-        }
-        for (int b = 0; b < 8; b++) {
-            in |= (uint64_t)p[4 + b] << (8 * b);
-            out |= (uint64_t)p[12 + b] << (8 * b);
-        }
-        if (op < j->plan->nops && r.subtask < j->plan->ops[op].def.parallelism) {
-            j->in[op][r.subtask] = in;
-            j->out[op][r.subtask] = out;
+    for (uint32_t k = 0; k < r.ops.len / LM_OP_COUNTS_WIRE_SIZE; k++) {
+        lm_op_counts c = lm_op_counts_get(r.ops, k);
+        if (c.op < j->plan->nops && r.subtask < j->plan->ops[c.op].def.parallelism) {
+            j->in[c.op][r.subtask] = c.in;
+            j->out[c.op][r.subtask] = c.out;
         }
     }
     return LM_OK;
