@@ -88,6 +88,7 @@ typedef struct command {
     unsigned opts; /* OPT_* it takes */
     fetch_fn fetch;
     render_fn render;
+    const char *path; /* what fetch_get GETs (under API_PREFIX); NULL for other fetches */
 } command;
 
 /* --- messages ------------------------------------------------------------ */
@@ -430,6 +431,31 @@ query_body(const ctl *c, const char *name, json_t **body)
 
 /* --- commands: fetching ---------------------------------------------------------- */
 
+/* method API_PREFIX+prefix/ID+suffix with body (a reference taken, NULL
+ * = none), ID c's first argument read as a what's id ("pipeline",
+ * "job"): EXIT_USAGE when it is not one, else as api. */
+static int
+api_by_id(ctl *c, const char *method, json_t *body, const char *what, const char *prefix,
+          const char *suffix, json_t **doc)
+{
+    long long id;
+    int rv;
+
+    *doc = NULL;
+    if ((rv = parse_id(what, c->args[0], &id)) != EXIT_OK) {
+        json_decref(body);
+        return rv;
+    }
+    return api(c, method, body, doc, "%s/%lld%s", prefix, id, suffix);
+}
+
+/* The commands that only GET their row's path (list, workers, health). */
+static int
+fetch_get(ctl *c, json_t **doc)
+{
+    return api(c, "GET", NULL, doc, "%s", c->cmd->path);
+}
+
 static int
 fetch_submit(ctl *c, json_t **doc)
 {
@@ -466,12 +492,6 @@ fetch_validate(ctl *c, json_t **doc)
     return api(c, "POST", body, doc, "/pipelines/validate");
 }
 
-static int
-fetch_list(ctl *c, json_t **doc)
-{
-    return api(c, "GET", NULL, doc, "/pipelines");
-}
-
 /* The pipeline, its "job" replaced by the job's own answer (which adds
  * the operators and placement while its controller runs). */
 static int
@@ -481,8 +501,7 @@ fetch_status(ctl *c, json_t **doc)
     json_t *job;
     int rv;
 
-    if ((rv = parse_id("pipeline", c->args[0], &id)) != EXIT_OK ||
-        (rv = api(c, "GET", NULL, doc, "/pipelines/%lld", id)) != EXIT_OK) {
+    if ((rv = api_by_id(c, "GET", NULL, "pipeline", "/pipelines", "", doc)) != EXIT_OK) {
         return rv;
     }
     if ((id = jint(json_object_get(*doc, "job"), "id", 0)) <= 0) {
@@ -504,69 +523,33 @@ fetch_status(ctl *c, json_t **doc)
 static int
 fetch_jobs(ctl *c, json_t **doc)
 {
-    long long id;
-    int rv;
-
     if (c->nargs == 0) {
         return api(c, "GET", NULL, doc, "/jobs");
     }
-    if ((rv = parse_id("pipeline", c->args[0], &id)) != EXIT_OK) {
-        return rv;
-    }
-    return api(c, "GET", NULL, doc, "/pipelines/%lld/jobs", id);
+    return api_by_id(c, "GET", NULL, "pipeline", "/pipelines", "/jobs", doc);
 }
 
 static int
 fetch_cancel(ctl *c, json_t **doc)
 {
-    long long id;
-    json_t *body;
-    int rv;
+    json_t *body = json_pack("{s:s}", "stop", (c->opts & OPT_GRACEFUL) ? "graceful" : "immediate");
 
-    if ((rv = parse_id("pipeline", c->args[0], &id)) != EXIT_OK) {
-        return rv;
-    }
-    if ((body = json_pack("{s:s}", "stop", (c->opts & OPT_GRACEFUL) ? "graceful" : "immediate")) ==
-        NULL) {
+    if (body == NULL) {
         return out_of_memory();
     }
-    return api(c, "PATCH", body, doc, "/pipelines/%lld", id);
+    return api_by_id(c, "PATCH", body, "pipeline", "/pipelines", "", doc);
 }
 
 static int
 fetch_delete(ctl *c, json_t **doc)
 {
-    long long id;
-    int rv;
-
-    if ((rv = parse_id("pipeline", c->args[0], &id)) != EXIT_OK) {
-        return rv;
-    }
-    return api(c, "DELETE", NULL, doc, "/pipelines/%lld", id);
-}
-
-static int
-fetch_workers(ctl *c, json_t **doc)
-{
-    return api(c, "GET", NULL, doc, "/workers");
+    return api_by_id(c, "DELETE", NULL, "pipeline", "/pipelines", "", doc);
 }
 
 static int
 fetch_events(ctl *c, json_t **doc)
 {
-    long long id;
-    int rv;
-
-    if ((rv = parse_id("job", c->args[0], &id)) != EXIT_OK) {
-        return rv;
-    }
-    return api(c, "GET", NULL, doc, "/jobs/%lld/events", id);
-}
-
-static int
-fetch_health(ctl *c, json_t **doc)
-{
-    return api(c, "GET", NULL, doc, "/healthz");
+    return api_by_id(c, "GET", NULL, "job", "/jobs", "/events", doc);
 }
 
 /* --- commands: rendering ------------------------------------------------------------ */
@@ -855,23 +838,26 @@ render_health(ctl *c, json_t *doc)
 static const command commands[] = {
     {"submit", "FILE.sql [--name NAME] [--parallelism N] [--checkpoint-interval DURATION]",
      "submit a SQL pipeline and start its first job (NAME: the file's base name)", 1, 1,
-     OPT_NAME | OPT_PARALLELISM | OPT_CHECKPOINT, fetch_submit, render_submit},
+     OPT_NAME | OPT_PARALLELISM | OPT_CHECKPOINT, fetch_submit, render_submit, NULL},
     {"validate", "FILE.sql [--parallelism N]", "check a SQL pipeline without running it", 1, 1,
-     OPT_PARALLELISM, fetch_validate, render_validate},
+     OPT_PARALLELISM, fetch_validate, render_validate, NULL},
     {"explain", "FILE.sql [--parallelism N]", "print a SQL pipeline's logical and physical plans",
-     1, 1, OPT_PARALLELISM, fetch_validate, render_explain},
-    {"list", "", "list the pipelines and the state of their latest jobs", 0, 0, 0, fetch_list,
-     render_list},
+     1, 1, OPT_PARALLELISM, fetch_validate, render_explain, NULL},
+    {"list", "", "list the pipelines and the state of their latest jobs", 0, 0, 0, fetch_get,
+     render_list, "/pipelines"},
     {"status", "ID", "show a pipeline, its latest job and that job's operators", 1, 1, 0,
-     fetch_status, render_status},
-    {"jobs", "[PIPELINE_ID]", "list all jobs, or a pipeline's", 0, 1, 0, fetch_jobs, render_jobs},
+     fetch_status, render_status, NULL},
+    {"jobs", "[PIPELINE_ID]", "list all jobs, or a pipeline's", 0, 1, 0, fetch_jobs, render_jobs,
+     NULL},
     {"cancel", "ID [--graceful]", "stop a pipeline's job, at once or (--graceful) gracefully", 1, 1,
-     OPT_GRACEFUL, fetch_cancel, render_cancel},
-    {"delete", "ID", "delete a pipeline whose job has ended", 1, 1, 0, fetch_delete, render_delete},
-    {"workers", "", "list the workers and their slots", 0, 0, 0, fetch_workers, render_workers},
+     OPT_GRACEFUL, fetch_cancel, render_cancel, NULL},
+    {"delete", "ID", "delete a pipeline whose job has ended", 1, 1, 0, fetch_delete, render_delete,
+     NULL},
+    {"workers", "", "list the workers and their slots", 0, 0, 0, fetch_get, render_workers,
+     "/workers"},
     {"events", "JOB_ID", "show a job's state changes, oldest first", 1, 1, 0, fetch_events,
-     render_events},
-    {"health", "", "check that the API answers", 0, 0, 0, fetch_health, render_health},
+     render_events, NULL},
+    {"health", "", "check that the API answers", 0, 0, 0, fetch_get, render_health, "/healthz"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
