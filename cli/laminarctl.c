@@ -881,7 +881,7 @@ usage(FILE *out)
             "                       (1..%d)\n"
             "      --checkpoint-interval DURATION\n"
             "                       submit: checkpoint every DURATION (10s, 500ms, 1m30s, or\n"
-            "                       plain milliseconds; 0 = never)\n"
+            "                       plain milliseconds; 0 = the controller's default)\n"
             "      --graceful       cancel: ask for a graceful stop instead of an immediate one\n"
             "  -h, --help           this text\n"
             "\n"
