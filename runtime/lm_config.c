@@ -10,6 +10,7 @@
  * failed load leaves the configuration as it was.
  */
 #include "lm_config.h"
+#include "lm_metastore.h" /* lm_ms_mask_url */
 #include "lm_text.h"
 
 #include <errno.h>
@@ -1576,108 +1577,6 @@ fail:
     return rc;
 }
 
-/* Appends s[0..n) with the password parts of a libpq connection string or
- * a postgres URL replaced by ***. */
-static void
-mask_pg_url(const char *s, sbuf *out)
-{
-    size_t n = strlen(s), i = 0;
-
-    if (strncasecmp(s, "postgresql://", 13) == 0 || strncasecmp(s, "postgres://", 11) == 0) {
-        size_t a = strstr(s, "://") - s + 3;
-        size_t end = a + strcspn(s + a, "/?#");
-        size_t at = end;
-        for (size_t j = a; j < end; j++) {
-            if (s[j] == '@') {
-                at = j; /* the last '@' ends the user info */
-            }
-        }
-        if (at < end) {
-            const char *colon = memchr(s + a, ':', at - a);
-            if (colon != NULL && (size_t)(colon - s) + 1 < at) {
-                sb_add(out, s, (size_t)(colon - s) + 1);
-                sb_adds(out, "***");
-                i = at;
-            }
-        }
-        /* ?...&password=...& */
-        const char *q = strchr(s + i, '?');
-        if (q == NULL) {
-            sb_add(out, s + i, n - i);
-            return;
-        }
-        size_t qi = (size_t)(q - s) + 1;
-        sb_add(out, s + i, qi - i);
-        i = qi;
-        while (i < n) {
-            size_t pe = i + strcspn(s + i, "&#");
-            const char *eq = memchr(s + i, '=', pe - i);
-            if (eq != NULL && (size_t)(eq - (s + i)) == 8 && strncmp(s + i, "password", 8) == 0 &&
-                (size_t)(eq - s) + 1 < pe) {
-                sb_add(out, s + i, 9);
-                sb_adds(out, "***");
-            } else {
-                sb_add(out, s + i, pe - i);
-            }
-            i = pe;
-            if (i < n && s[i] == '&') {
-                sb_add(out, "&", 1);
-                i++;
-            } else if (i < n) {
-                sb_add(out, s + i, n - i); /* #fragment */
-                break;
-            }
-        }
-        return;
-    }
-    /* keyword=value pairs; values may be 'quoted' with \ escapes */
-    while (i < n) {
-        size_t st = i;
-        while (i < n && is_space(s[i])) {
-            i++;
-        }
-        size_t k0 = i;
-        while (i < n && s[i] != '=' && !is_space(s[i])) {
-            i++;
-        }
-        size_t k1 = i;
-        while (i < n && is_space(s[i])) {
-            i++;
-        }
-        if (i >= n || s[i] != '=') {
-            sb_add(out, s + st, n - st);
-            return;
-        }
-        i++;
-        while (i < n && is_space(s[i])) {
-            i++;
-        }
-        size_t v0 = i;
-        if (i < n && s[i] == '\'') {
-            for (i++; i < n && s[i] != '\''; i++) {
-                if (s[i] == '\\' && i + 1 < n) {
-                    i++;
-                }
-            }
-            if (i < n) {
-                i++;
-            }
-        } else {
-            while (i < n && !is_space(s[i])) {
-                i++;
-            }
-        }
-        bool secret = k1 - k0 == 8 && strncmp(s + k0, "password", 8) == 0 && i > v0 &&
-                      !(i - v0 == 2 && s[v0] == '\'');
-        sb_add(out, s + st, v0 - st);
-        if (secret) {
-            sb_adds(out, "***");
-        } else {
-            sb_add(out, s + v0, i - v0);
-        }
-    }
-}
-
 /* Appends value as it may be shown: secrets masked. */
 static void
 mask_secret(const cfg_key *k, const char *value, sbuf *out)
@@ -1686,7 +1585,15 @@ mask_secret(const cfg_key *k, const char *value, sbuf *out)
     if ((k->flags & F_SECRET) != 0) {
         sb_adds(out, value[0] != '\0' ? "***" : "");
     } else if ((k->flags & F_SECRET_URL) != 0) {
-        mask_pg_url(value, out);
+        size_t n = lm_ms_mask_url(value, NULL, 0);
+        char *masked = malloc(n + 1);
+        if (masked == NULL) {
+            out->oom = true;
+            return;
+        }
+        lm_ms_mask_url(value, masked, n + 1);
+        sb_add(out, masked, n);
+        free(masked);
     } else {
         sb_adds(out, value);
     }

@@ -382,6 +382,8 @@ has_prefix(const char *s, const char *prefix)
     return strncasecmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* The text being written: cap bytes at p, NUL-terminated and truncated to
+ * fit; len counts every byte added, also those cut off. */
 typedef struct out_buf {
     char *p;
     size_t cap, len;
@@ -390,22 +392,25 @@ typedef struct out_buf {
 static void
 ob_add(out_buf *o, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n && o->len + 1 < o->cap; i++) {
-        o->p[o->len++] = s[i];
+    for (size_t i = 0; i < n; i++, o->len++) {
+        if (o->len + 1 < o->cap) {
+            o->p[o->len] = s[i];
+        }
     }
     if (o->cap > 0) {
-        o->p[o->len] = '\0';
+        o->p[o->len < o->cap ? o->len : o->cap - 1] = '\0';
     }
 }
 
-/* Length of a password value at s (after '=' and spaces): a quoted
- * key=value string value, or text up to a separator. */
+/* Length of a password value at s (after '=' and spaces): in a URI's
+ * query, text up to '&' or '#'; in a key=value string, a 'quoted' value
+ * or text up to white space. */
 static size_t
-value_len(const char *s)
+value_len(const char *s, bool uri)
 {
     size_t i = 0;
 
-    if (s[0] == '\'') {
+    if (!uri && s[0] == '\'') {
         for (i = 1; s[i] != '\0' && s[i] != '\''; i++) {
             if (s[i] == '\\' && s[i + 1] != '\0') {
                 i++;
@@ -413,24 +418,25 @@ value_len(const char *s)
         }
         return s[i] == '\'' ? i + 1 : i;
     }
-    while (s[i] != '\0' && s[i] != '&' && s[i] != '#' && s[i] != ' ' && s[i] != '\t') {
+    while (s[i] != '\0' && !(uri ? s[i] == '&' || s[i] == '#' : s[i] == ' ' || s[i] == '\t')) {
         i++;
     }
     return i;
 }
 
-void
+size_t
 lm_ms_mask_url(const char *url, char *buf, size_t cap)
 {
     out_buf o = {buf, cap, 0};
     const char *p = url != NULL ? url : "";
     const char *scheme = strstr(p, "://");
+    bool uri = scheme != NULL;
 
     if (cap > 0) {
         buf[0] = '\0';
     }
     /* user:password@ in a URI's authority */
-    if (scheme != NULL) {
+    if (uri) {
         const char *auth = scheme + 3;
         size_t alen = strcspn(auth, "/?#");
         const char *at = NULL;
@@ -441,14 +447,15 @@ lm_ms_mask_url(const char *url, char *buf, size_t cap)
         }
         if (at != NULL) {
             const char *colon = memchr(auth, ':', (size_t)(at - auth));
-            if (colon != NULL) {
+            if (colon != NULL && colon + 1 < at) {
                 ob_add(&o, p, (size_t)(colon - p));
                 ob_add(&o, ":***", 4);
                 p = at;
             }
         }
     }
-    /* password=... as a query parameter or a key=value pair */
+    /* password=... as a query parameter or a key=value pair; an empty
+     * value ("" or '') hides nothing and stays */
     while (*p != '\0') {
         const char *q = p;
         bool boundary = q == url || q[-1] == '?' || q[-1] == '&' || q[-1] == ' ' || q[-1] == '\t';
@@ -458,19 +465,24 @@ lm_ms_mask_url(const char *url, char *buf, size_t cap)
                 v++;
             }
             if (*v == '=') {
+                size_t vlen;
                 v++;
                 while (*v == ' ' || *v == '\t') {
                     v++;
                 }
-                ob_add(&o, q, (size_t)(v - q));
-                ob_add(&o, "***", 3);
-                p = v + value_len(v);
-                continue;
+                vlen = value_len(v, uri);
+                if (vlen > 0 && !(!uri && vlen == 2 && v[0] == '\'')) {
+                    ob_add(&o, q, (size_t)(v - q));
+                    ob_add(&o, "***", 3);
+                    p = v + vlen;
+                    continue;
+                }
             }
         }
         ob_add(&o, p, 1);
         p++;
     }
+    return o.len;
 }
 
 int

@@ -85,10 +85,15 @@ int lm_ms_schema_version(lm_ms *ms, int64_t *version, lm_error *err);
 /* "sqlite" or "postgresql". */
 const char *lm_ms_backend(const lm_ms *ms);
 
-/* Writes url into buf (cap bytes, NUL-terminated, truncated to fit) with
- * any password replaced by ***: the password of a URI's user info, a
- * password= query parameter or a password= key of a key=value string. */
-void lm_ms_mask_url(const char *url, char *buf, size_t cap);
+/* Writes url into buf (cap bytes, NUL-terminated, truncated to fit; buf
+ * may be NULL when cap is 0) with any password replaced by ***: the
+ * password of a URI's user info, a password= query parameter (up to '&'
+ * or '#') or a password= key of a key=value string (a 'quoted' value or
+ * up to white space). An empty password is shown as it is. Returns the
+ * length of the whole masked text, as snprintf does: when it is >= cap
+ * the text was truncated. The one masker of store URLs: the
+ * configuration's dump uses it too. */
+size_t lm_ms_mask_url(const char *url, char *buf, size_t cap);
 
 /* The store URL a configuration names: "sqlite://" + database.sqlite.path
  * or database.postgres.url, into *out (caller frees). LM_OK, LM_ECONFIG

@@ -850,8 +850,21 @@ START_TEST(test_metastore_urls)
     ck_assert_str_eq(buf, "host=h password = *** dbname=d");
     lm_ms_mask_url("sqlite:///var/lib/laminar.db", buf, sizeof(buf));
     ck_assert_str_eq(buf, "sqlite:///var/lib/laminar.db");
-    lm_ms_mask_url("postgresql://u:secret@h/db", buf, 12);
+    ck_assert_uint_eq(lm_ms_mask_url("postgresql://u:secret@h/db", buf, 12),
+                      strlen("postgresql://u:***@h/db"));
     ck_assert_str_eq(buf, "postgresql:");
+    ck_assert_uint_eq(lm_ms_mask_url("postgresql://u:secret@h/db", NULL, 0),
+                      strlen("postgresql://u:***@h/db"));
+    /* an empty password hides nothing; a key=value value ends at a space
+     * only, a URI's parameter at '&' */
+    lm_ms_mask_url("postgresql://u:@h/db?password=&x=1", buf, sizeof(buf));
+    ck_assert_str_eq(buf, "postgresql://u:@h/db?password=&x=1");
+    lm_ms_mask_url("host=h password='' dbname=d", buf, sizeof(buf));
+    ck_assert_str_eq(buf, "host=h password='' dbname=d");
+    lm_ms_mask_url("host=h password=a&b#c dbname=d", buf, sizeof(buf));
+    ck_assert_str_eq(buf, "host=h password=*** dbname=d");
+    lm_ms_mask_url("postgres://h/db?password='a&b=1", buf, sizeof(buf));
+    ck_assert_str_eq(buf, "postgres://h/db?password=***&b=1");
 
     ck_assert_int_eq(lm_ms_open("mysql://x/y", &ms, &err), LM_EINVAL);
     ck_assert_msg(strstr(err.msg, "mysql://x/y") != NULL, "%s", err.msg);
