@@ -37,7 +37,7 @@ typedef struct jobctl {
     bool stop_requested;
     char stop_how[16];
     uint64_t attempt;
-    char deploy_id[64]; /* "{id}-{attempt}" of the current deployment; "" none */
+    char deploy_id[64]; /* "{id}-{incarnation}-{attempt}" of the current deployment; "" none */
     char stats_id[64];  /* the deployment whose counters are taken (kept after it ends) */
     lm_addr *workers;   /* task managers of the grant */
     uint32_t nworkers;
@@ -208,7 +208,7 @@ static int
 on_grant(lm_actor *self, jobctl *j, lm_msg *m)
 {
     lm_slot_grant_msg g;
-    uint8_t *wb = NULL;
+    char id[sizeof(j->deploy_id)];
     int rv;
 
     if (lm_decode_slot_grant(m, &g, NULL) != LM_OK || g.job != (uint64_t)j->o.job_id ||
@@ -221,46 +221,38 @@ on_grant(lm_actor *self, jobctl *j, lm_msg *m)
         lm_tell(self, j->o.scheduler, LM_MT_SLOT_RELEASE, &r);
         return LM_OK;
     }
-    j->nworkers = g.workers.len / LM_ADDR_WIRE_SIZE;
-    if ((j->workers = calloc(j->nworkers, sizeof(lm_addr))) == NULL) {
-        j->nworkers = 0;
-        failed(self, j, "out of memory");
+    if ((j->workers = calloc(g.workers.len / LM_ADDR_WIRE_SIZE, sizeof(lm_addr))) == NULL) {
+        failed(self, j, "out of memory"); /* gives the slots back */
         return LM_OK;
     }
+    j->nworkers = g.workers.len / LM_ADDR_WIRE_SIZE;
     for (uint32_t i = 0; i < j->nworkers; i++) {
         j->workers[i] = lm_addr_list_get(g.workers, i);
     }
     snprintf(j->placement, sizeof(j->placement), "%.*s", (int)g.placement.len, g.placement.ptr);
     j->attempt++;
     /* the controller's incarnation keeps the ids of a restarted controller new */
-    snprintf(j->deploy_id, sizeof(j->deploy_id), "%" PRId64 "-%08" PRIx32 "-%" PRIu64, j->o.job_id,
+    snprintf(id, sizeof(id), "%" PRId64 "-%08" PRIx32 "-%" PRIu64, j->o.job_id,
              (uint32_t)lm_rt_incarnation(lm_actor_rt(self)), j->attempt);
-    snprintf(j->stats_id, sizeof(j->stats_id), "%s", j->deploy_id);
-    stats_reset(j); /* the counters are those of this attempt */
-    if (j->nworkers > 1 && (wb = malloc((j->nworkers - 1) * LM_ADDR_WIRE_SIZE)) == NULL) {
-        failed(self, j, "out of memory");
-        return LM_OK;
-    }
-    if (wb != NULL) {
-        lm_addr_list_put(wb, j->workers + 1, j->nworkers - 1);
-    }
-    lm_deploy_msg d = {lm_str_c(j->deploy_id),
+    /* the first task manager coordinates the others: the grant's list after it */
+    lm_deploy_msg d = {lm_str_c(id),
                        {j->plan_mp->data, (uint32_t)j->plan_mp->len},
                        lm_str_c(j->checkpoint_dir),
                        j->o.checkpoint_interval_ms,
                        0,
                        0,
                        lm_actor_addr(self),
-                       {wb, (j->nworkers - 1) * LM_ADDR_WIRE_SIZE}};
-    rv = lm_tell(self, j->workers[0], LM_MT_DEPLOY, &d);
-    free(wb);
-    if (rv != LM_OK) {
+                       {g.workers.ptr + LM_ADDR_WIRE_SIZE, g.workers.len - LM_ADDR_WIRE_SIZE}};
+    if ((rv = lm_tell(self, j->workers[0], LM_MT_DEPLOY, &d)) != LM_OK) {
         char why[160];
         snprintf(why, sizeof(why), "cannot deploy to node %u: %s", j->workers[0].node,
                  lm_strerror(rv));
-        failed(self, j, why);
+        failed(self, j, why); /* nothing deployed: nothing to cancel */
         return LM_OK;
     }
+    snprintf(j->deploy_id, sizeof(j->deploy_id), "%s", id);
+    snprintf(j->stats_id, sizeof(j->stats_id), "%s", id);
+    stats_reset(j); /* the counters are those of this attempt */
     j->phase = P_DEPLOYING;
     timer_set(self, j, T_DEPLOY, j->o.deploy_timeout_ms, 0);
     LM_LOG(LM_LOG_INFO, "job %" PRId64 ": deployed attempt %" PRIu64 " on %s", j->o.job_id,
@@ -529,7 +521,7 @@ on_timer(lm_actor *self, jobctl *j, lm_msg *m)
 static void
 jobctl_free(jobctl *j)
 {
-    for (uint32_t i = 0; j->in != NULL && i < j->plan->nops; i++) {
+    for (uint32_t i = 0; j->in != NULL && j->out != NULL && i < j->plan->nops; i++) {
         free(j->in[i]);
         free(j->out[i]);
     }
@@ -570,15 +562,13 @@ jobctl_init(lm_actor *self, void *arg)
     }
     j->in = calloc(j->plan->nops, sizeof(uint64_t *));
     j->out = calloc(j->plan->nops, sizeof(uint64_t *));
-    for (uint32_t i = 0; j->in != NULL && j->out != NULL && i < j->plan->nops; i++) {
+    bool ok = j->in != NULL && j->out != NULL;
+    for (uint32_t i = 0; ok && i < j->plan->nops; i++) {
         j->in[i] = calloc(j->plan->ops[i].def.parallelism, sizeof(uint64_t));
         j->out[i] = calloc(j->plan->ops[i].def.parallelism, sizeof(uint64_t));
-        if (j->in[i] == NULL || j->out[i] == NULL) {
-            break;
-        }
+        ok = j->in[i] != NULL && j->out[i] != NULL;
     }
-    if (j->in == NULL || j->out == NULL ||
-        (j->plan->nops > 0 && j->out[j->plan->nops - 1] == NULL)) {
+    if (!ok) {
         if (j->o.live != NULL) {
             atomic_fetch_sub(j->o.live, 1);
         }
