@@ -18,7 +18,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +27,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "lm_rowfmt.h" /* lm_buf */
 
 /* --- URLs ---------------------------------------------------------------- */
 
@@ -145,70 +146,6 @@ lm_http_url_parse(const char *text, int default_port, lm_http_url *out, lm_error
     return LM_OK;
 }
 
-/* --- a growing buffer ----------------------------------------------------- */
-
-typedef struct buf {
-    char *data;
-    size_t len, cap;
-} buf;
-
-/* Makes room for n more bytes (and a NUL after them). */
-static int
-buf_reserve(buf *b, size_t n)
-{
-    size_t cap = b->cap != 0 ? b->cap : 16384;
-    char *p;
-
-    if (n > SIZE_MAX / 2 - b->len) {
-        return LM_ENOMEM;
-    }
-    while (cap < b->len + n + 1) {
-        cap *= 2;
-    }
-    if (cap == b->cap) {
-        return LM_OK;
-    }
-    if ((p = realloc(b->data, cap)) == NULL) {
-        return LM_ENOMEM;
-    }
-    b->data = p;
-    b->cap = cap;
-    return LM_OK;
-}
-
-static int
-buf_append(buf *b, const void *p, size_t n)
-{
-    if (buf_reserve(b, n) != LM_OK) {
-        return LM_ENOMEM;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return LM_OK;
-}
-
-static int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int
-buf_printf(buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || buf_reserve(b, (size_t)n) != LM_OK) {
-        return LM_ENOMEM;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-    return LM_OK;
-}
-
 /* --- the socket ------------------------------------------------------------ */
 
 static int64_t
@@ -312,12 +249,12 @@ connect_url(const lm_http_url *url, int connect_ms, int64_t deadline, int *fd, l
 
 /* Sends all of b; returns LM_OK, LM_ETIMEDOUT or LM_EIO (errno kept). */
 static int
-send_all(int fd, const buf *b, int64_t deadline)
+send_all(int fd, const lm_buf *b, int64_t deadline)
 {
     size_t off = 0;
 
     while (off < b->len) {
-        ssize_t n = send(fd, b->data + off, b->len - off, MSG_NOSIGNAL);
+        ssize_t n = send(fd, b->p + off, b->len - off, MSG_NOSIGNAL);
         if (n > 0) {
             off += (size_t)n;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -337,7 +274,8 @@ enum body_mode { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_CLOSE };
 
 /* What is known of the answer being read. */
 typedef struct reader {
-    buf in;              /* everything received (a chunked body decoded in place) */
+    lm_buf in;           /* everything received, NUL-terminated (a chunked body decoded
+                            in place) */
     size_t head_len;     /* length of the header block; 0 while it is incomplete */
     enum body_mode mode; /* how the body ends */
     size_t want;         /* BODY_LENGTH: the Content-Length */
@@ -351,20 +289,20 @@ typedef struct reader {
  * or 0 when the line is incomplete. *line_len gets its length without
  * "\r\n" or "\n". */
 static size_t
-line_end(const buf *b, size_t off, size_t *line_len)
+line_end(const lm_buf *b, size_t off, size_t *line_len)
 {
-    const char *nl = memchr(b->data + off, '\n', b->len - off);
+    const char *nl = memchr(b->p + off, '\n', b->len - off);
     size_t n;
 
     if (nl == NULL) {
         return 0;
     }
-    n = (size_t)(nl - (b->data + off));
-    if (n > 0 && b->data[off + n - 1] == '\r') {
+    n = (size_t)(nl - (b->p + off));
+    if (n > 0 && b->p[off + n - 1] == '\r') {
         n--;
     }
     *line_len = n;
-    return (size_t)(nl - b->data) + 1;
+    return (size_t)(nl - b->p) + 1;
 }
 
 static bool
@@ -413,7 +351,7 @@ static int
 parse_head(reader *r, size_t end, lm_error *err)
 {
     size_t off, n, next;
-    const char *s = r->in.data;
+    const char *s = r->in.p;
     bool have_length = false;
 
     next = line_end(&r->in, 0, &n);
@@ -475,7 +413,7 @@ parse_head(reader *r, size_t end, lm_error *err)
 
 /* The end of the header block (just past its empty line), or 0. */
 static size_t
-head_end(const buf *b)
+head_end(const lm_buf *b)
 {
     size_t off = 0, n, next;
 
@@ -496,7 +434,7 @@ decode_chunks(reader *r, lm_error *err)
     size_t n, next, size;
 
     while ((next = line_end(&r->in, r->src, &n)) != 0) {
-        const char *line = r->in.data + r->src;
+        const char *line = r->in.p + r->src;
         if (r->trailers) {
             r->src = next;
             if (n == 0) {
@@ -511,7 +449,7 @@ decode_chunks(reader *r, lm_error *err)
         line = trim(line, &digits);
         if (!parse_size(line, digits, 16, &size)) {
             return lm_error_set(err, LM_EPROTO, "bad chunk size line '%.*s'",
-                                (int)(n < 40 ? n : 40), r->in.data + r->src);
+                                (int)(n < 40 ? n : 40), r->in.p + r->src);
         }
         if (size == 0) {
             r->trailers = true;
@@ -524,13 +462,13 @@ decode_chunks(reader *r, lm_error *err)
         if (r->in.len - next < size + 2) {
             return 0; /* the chunk's data and its line end are not all here */
         }
-        memmove(r->in.data + r->dst, r->in.data + next, size);
+        memmove(r->in.p + r->dst, r->in.p + next, size);
         r->dst += size;
         r->src = next + size;
-        if (r->in.data[r->src] == '\r') {
+        if (r->in.p[r->src] == '\r') {
             r->src++;
         }
-        if (r->in.data[r->src] != '\n') {
+        if (r->in.p[r->src] != '\n') {
             return lm_error_set(err, LM_EPROTO, "chunk data not followed by CRLF");
         }
         r->src++;
@@ -563,7 +501,7 @@ check_answer(reader *r, bool eof, lm_error *err)
         }
         if (r->resp->status >= 100 && r->resp->status < 200 && r->resp->status != 101) {
             /* an interim answer (100 Continue): drop it, the real one follows */
-            memmove(r->in.data, r->in.data + end, r->in.len - end + 1);
+            memmove(r->in.p, r->in.p + end, r->in.len - end + 1);
             r->in.len -= end;
             continue;
         }
@@ -611,10 +549,10 @@ read_answer(int fd, reader *r, size_t max, int64_t deadline, int timeout_ms, lm_
     for (;;) {
         ssize_t n;
         int rv;
-        if (buf_reserve(&r->in, 16384) != LM_OK) {
+        if (lm_buf_reserve(&r->in, 16384 + 1) != LM_OK) { /* and room for a NUL */
             return lm_error_set(err, LM_ENOMEM, "out of memory reading the answer");
         }
-        n = recv(fd, r->in.data + r->in.len, r->in.cap - r->in.len - 1, 0);
+        n = recv(fd, r->in.p + r->in.len, r->in.cap - r->in.len - 1, 0);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -629,7 +567,7 @@ read_answer(int fd, reader *r, size_t max, int64_t deadline, int timeout_ms, lm_
             return lm_error_set(err, LM_EIO, "receiving the answer: %s", strerror(errno));
         }
         r->in.len += (size_t)n;
-        r->in.data[r->in.len] = '\0';
+        r->in.p[r->in.len] = '\0';
         if (r->in.len > max) {
             return lm_error_set(err, LM_ETOOBIG, "the answer is larger than %zu bytes", max);
         }
@@ -642,27 +580,27 @@ read_answer(int fd, reader *r, size_t max, int64_t deadline, int timeout_ms, lm_
 /* --- the request ----------------------------------------------------------------- */
 
 static int
-build_request(const lm_http_url *url, const lm_http_request *req, buf *out)
+build_request(const lm_http_url *url, const lm_http_request *req, lm_buf *out)
 {
     bool v6 = strchr(url->host, ':') != NULL;
-    int rv = buf_printf(out,
-                        "%s %s%s HTTP/1.1\r\n"
-                        "Host: %s%s%s:%d\r\n"
-                        "User-Agent: laminarctl\r\n"
-                        "Accept: application/json\r\n"
-                        "Connection: close\r\n",
-                        req->method, url->base, req->path, v6 ? "[" : "", url->host, v6 ? "]" : "",
-                        url->port);
+    int rv = lm_buf_printf(out,
+                           "%s %s%s HTTP/1.1\r\n"
+                           "Host: %s%s%s:%d\r\n"
+                           "User-Agent: laminarctl\r\n"
+                           "Accept: application/json\r\n"
+                           "Connection: close\r\n",
+                           req->method, url->base, req->path, v6 ? "[" : "", url->host,
+                           v6 ? "]" : "", url->port);
     if (rv == LM_OK && req->body != NULL) {
-        rv = buf_printf(out, "Content-Type: %s\r\nContent-Length: %zu\r\n",
-                        req->content_type != NULL ? req->content_type : "application/json",
-                        req->body_len);
+        rv = lm_buf_printf(out, "Content-Type: %s\r\nContent-Length: %zu\r\n",
+                           req->content_type != NULL ? req->content_type : "application/json",
+                           req->body_len);
     }
     if (rv == LM_OK) {
-        rv = buf_append(out, "\r\n", 2);
+        rv = lm_buf_append(out, "\r\n", 2);
     }
     if (rv == LM_OK && req->body != NULL) {
-        rv = buf_append(out, req->body, req->body_len);
+        rv = lm_buf_append(out, req->body, req->body_len);
     }
     return rv;
 }
@@ -676,10 +614,11 @@ lm_http_do(const lm_http_url *url, const lm_http_request *req, lm_http_response 
     int timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : LM_HTTP_TIMEOUT_MS;
     size_t max = req->max_response > 0 ? req->max_response : LM_HTTP_MAX_RESPONSE;
     int64_t deadline = now_ms() + timeout_ms;
-    buf out = {NULL, 0, 0};
+    lm_buf out;
     reader r;
     int fd = -1, rv, send_rv, send_errno = 0;
 
+    lm_buf_init(&out);
     memset(resp, 0, sizeof(*resp));
     memset(&r, 0, sizeof(r));
     r.resp = resp;
@@ -710,11 +649,11 @@ lm_http_do(const lm_http_url *url, const lm_http_request *req, lm_http_response 
         goto fail;
     }
     close(fd);
-    free(out.data);
+    lm_buf_fini(&out);
     /* the body moves to the front of the buffer, which resp then owns */
-    memmove(r.in.data, r.in.data + r.head_len, r.dst - r.head_len);
+    memmove(r.in.p, r.in.p + r.head_len, r.dst - r.head_len);
     resp->body_len = r.dst - r.head_len;
-    resp->body = r.in.data;
+    resp->body = r.in.p;
     resp->body[resp->body_len] = '\0';
     return LM_OK;
 
@@ -722,8 +661,8 @@ fail:
     if (fd >= 0) {
         close(fd);
     }
-    free(out.data);
-    free(r.in.data);
+    lm_buf_fini(&out);
+    lm_buf_fini(&r.in);
     memset(resp, 0, sizeof(*resp));
     return rv;
 }
