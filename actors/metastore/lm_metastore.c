@@ -725,21 +725,22 @@ lm_ms_set_clock(lm_ms *ms, int64_t (*now)(void *arg), void *arg)
 
 static const char *const stop_words[] = {"none", "graceful", "immediate"};
 
-static const char *
-stop_word(lm_ms_stop s)
+const char *
+lm_ms_stop_word(lm_ms_stop s)
 {
     return (unsigned)s < 3 ? stop_words[s] : "none";
 }
 
-static lm_ms_stop
-stop_from_word(const char *w)
+int
+lm_ms_stop_parse(const char *word, lm_ms_stop *out)
 {
-    for (int i = 0; i < 3; i++) {
-        if (w != NULL && strcmp(w, stop_words[i]) == 0) {
-            return (lm_ms_stop)i;
+    for (unsigned i = 0; i < 3; i++) {
+        if (word != NULL && strcmp(word, stop_words[i]) == 0) {
+            *out = (lm_ms_stop)i;
+            return LM_OK;
         }
     }
-    return LM_MS_STOP_NONE;
+    return LM_EINVAL;
 }
 
 #define PIPELINE_COLS                                                                              \
@@ -776,7 +777,7 @@ decode_pipeline(const ms_rows *rows, size_t r, void *out)
     }
     p->parallelism = cell_i64(rows, r, 3);
     p->checkpoint_interval_ms = cell_i64(rows, r, 4);
-    p->stop = stop_from_word(cell(rows, r, 5));
+    (void)lm_ms_stop_parse(cell(rows, r, 5), &p->stop); /* another word: stays none */
     p->latest_version = cell_i64(rows, r, 6);
     p->created_ms = cell_i64(rows, r, 7);
     p->updated_ms = cell_i64(rows, r, 8);
@@ -914,7 +915,7 @@ lm_ms_pipeline_update(lm_ms *ms, int64_t id, const lm_ms_pipeline *p, unsigned s
         (set & LM_MS_SET_QUERY) ? P_TEXT(p->query) : P_NULL,
         (set & LM_MS_SET_PARALLELISM) ? P_INT(p->parallelism) : P_NULL,
         (set & LM_MS_SET_CHECKPOINT_INTERVAL) ? P_INT(p->checkpoint_interval_ms) : P_NULL,
-        (set & LM_MS_SET_STOP) ? P_TEXT(stop_word(p->stop)) : P_NULL,
+        (set & LM_MS_SET_STOP) ? P_TEXT(lm_ms_stop_word(p->stop)) : P_NULL,
         P_INT(now_ms(ms)),
     };
     rv = run_found(ms,

@@ -113,6 +113,12 @@ typedef enum lm_ms_stop {
     LM_MS_STOP_IMMEDIATE = 2, /* stop now */
 } lm_ms_stop;
 
+/* "none", "graceful", "immediate" ("none" for an unknown value), and back:
+ * LM_OK or LM_EINVAL for another word. The words the store keeps and the
+ * REST API shows. */
+const char *lm_ms_stop_word(lm_ms_stop s);
+int lm_ms_stop_parse(const char *word, lm_ms_stop *out);
+
 typedef struct lm_ms_pipeline {
     int64_t id;                     /* generated */
     char *name;                     /* unique among pipelines */

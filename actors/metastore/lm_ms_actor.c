@@ -73,26 +73,6 @@ now_ms(void)
 
 #define S(x) ((x) != NULL ? (x) : "")
 
-static const char *const stop_words[] = {"none", "graceful", "immediate"};
-
-const char *
-lm_ms_stop_word(lm_ms_stop s)
-{
-    return (unsigned)s < 3 ? stop_words[s] : "none";
-}
-
-int
-lm_ms_stop_parse(const char *word, lm_ms_stop *out)
-{
-    for (unsigned i = 0; i < 3; i++) {
-        if (word != NULL && strcmp(word, stop_words[i]) == 0) {
-            *out = (lm_ms_stop)i;
-            return LM_OK;
-        }
-    }
-    return LM_EINVAL;
-}
-
 json_t *
 lm_ms_json_job(const lm_ms_job *j)
 {

@@ -166,9 +166,4 @@ json_t *lm_ms_json_event(const lm_ms_job_event *e);
  * only it knows: "node", "slots_used"). */
 json_t *lm_ms_json_worker(const lm_ms_worker *w);
 
-/* "none", "graceful", "immediate" ("none" for an unknown value), and back:
- * LM_OK or LM_EINVAL for another word. */
-const char *lm_ms_stop_word(lm_ms_stop s);
-int lm_ms_stop_parse(const char *word, lm_ms_stop *out);
-
 #endif /* LM_MS_ACTOR_H */
