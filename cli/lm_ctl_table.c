@@ -14,7 +14,6 @@
 
 struct lm_ctl_table {
     size_t ncols;  /* columns */
-    bool header;   /* cells[0..ncols) are the header */
     char **cells;  /* row after row */
     size_t ncells; /* cells added (the header's included) */
     size_t cap;    /* room in cells */
@@ -66,7 +65,6 @@ lm_ctl_table_new(size_t ncols, const char *const *headers, lm_ctl_table **out)
     }
     t->ncols = ncols;
     if (headers != NULL) {
-        t->header = true;
         for (size_t i = 0; i < ncols; i++) {
             if (lm_ctl_table_cell(t, "%s", headers[i]) != LM_OK) {
                 lm_ctl_table_free(t);
@@ -92,12 +90,6 @@ lm_ctl_table_cell(lm_ctl_table *t, const char *fmt, ...)
     n = vasprintf(&s, fmt, ap);
     va_end(ap);
     return push(t, n >= 0 ? s : NULL);
-}
-
-size_t
-lm_ctl_table_rows(const lm_ctl_table *t)
-{
-    return t->ncells / t->ncols - (t->header ? 1 : 0);
 }
 
 /* Characters in the UTF-8 text s (bytes that do not continue one). */

@@ -31,9 +31,6 @@ int lm_ctl_table_new(size_t ncols, const char *const *headers, lm_ctl_table **ou
  * or LM_ENOMEM (now or at an earlier cell: the table has failed). */
 int lm_ctl_table_cell(lm_ctl_table *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Complete rows so far. */
-size_t lm_ctl_table_rows(const lm_ctl_table *t);
-
 /* Writes the header row (if any) and every row to out; a last row left
  * incomplete is written with empty cells. Returns LM_OK, or LM_ENOMEM
  * without writing anything when the table has failed. */
