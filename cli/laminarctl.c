@@ -31,6 +31,7 @@
 #include <jansson.h>
 
 #include "lm_batch.h"
+#include "lm_config.h"
 #include "lm_ctl_fmt.h"
 #include "lm_ctl_table.h"
 #include "lm_err.h"
@@ -972,7 +973,8 @@ parse_args(int argc, char **argv, ctl *c)
             break;
         case LONG_CHECKPOINT:
             c->opts |= OPT_CHECKPOINT;
-            if ((rv = lm_ctl_parse_duration(optarg, &c->checkpoint_ms)) != LM_OK) {
+            if ((rv = lm_config_parse_duration(optarg, &c->checkpoint_ms)) != LM_OK ||
+                c->checkpoint_ms < 0) {
                 return usage_error("--checkpoint-interval wants a duration such as 10s, 500ms or "
                                    "1m30s (or plain milliseconds), got '%s'%s",
                                    optarg, rv == LM_ERANGE ? " (too large)" : "");

@@ -52,46 +52,6 @@ lm_ctl_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
     return LM_OK;
 }
 
-int
-lm_ctl_parse_duration(const char *s, int64_t *ms)
-{
-    static const struct {
-        const char *name;
-        int64_t ms;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
-    int64_t total = 0, v;
-    int rv;
-
-    if ((rv = lm_ctl_parse_int(s, 0, INT64_MAX, ms)) != LM_EINVAL) {
-        return rv; /* plain milliseconds */
-    }
-    if (*s == '\0') {
-        return LM_EINVAL;
-    }
-    while (*s != '\0') {
-        size_t i, n;
-        if ((rv = digits(&s, &v)) != LM_OK) {
-            return rv;
-        }
-        n = strspn(s, "abcdefghijklmnopqrstuvwxyz");
-        for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-            if (strlen(units[i].name) == n && strncmp(s, units[i].name, n) == 0) {
-                break;
-            }
-        }
-        if (i == sizeof(units) / sizeof(units[0])) {
-            return LM_EINVAL;
-        }
-        if (v > INT64_MAX / units[i].ms || total > INT64_MAX - v * units[i].ms) {
-            return LM_ERANGE;
-        }
-        total += v * units[i].ms;
-        s += n;
-    }
-    *ms = total;
-    return LM_OK;
-}
-
 char *
 lm_ctl_fmt_duration(int64_t ms, char *out, size_t cap)
 {

@@ -1,6 +1,7 @@
 /*
- * lm_ctl_fmt.h: how laminarctl reads numbers and durations from the
- * command line and writes times for people.
+ * lm_ctl_fmt.h: how laminarctl reads numbers from the command line and
+ * writes durations and times for people (it reads durations as the
+ * configuration does: lm_config_parse_duration).
  *
  * The API's times are integer milliseconds since the Unix epoch; the
  * client shows them as ISO-8601 UTC ("2024-05-01T12:00:00.123Z") or as an
@@ -16,12 +17,6 @@
  * other text). Returns LM_OK with *out, LM_EINVAL when s is not such a
  * number, LM_ERANGE when it is one outside the range. */
 int lm_ctl_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
-
-/* Reads a duration: plain milliseconds ("1500") or one or more number and
- * unit pairs, units ms, s, m, h ("500ms", "10s", "1m30s"). Returns LM_OK
- * with *ms, LM_EINVAL for anything else, LM_ERANGE when it does not fit
- * in an int64. */
-int lm_ctl_parse_duration(const char *s, int64_t *ms);
 
 /* Writes ms as a duration, largest units first ("1h2m", "10s", "1s500ms",
  * "0s"); out needs 64 bytes. Returns out. */

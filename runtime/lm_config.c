@@ -642,6 +642,16 @@ parse_duration(const char *s, size_t n, int64_t *out)
     return ovf ? P_RANGE : finish_signed(acc, neg, out);
 }
 
+int
+lm_config_parse_duration(const char *s, int64_t *ms)
+{
+    switch (parse_duration(s, strlen(s), ms)) {
+    case P_OK: return LM_OK;
+    case P_RANGE: return LM_ERANGE;
+    default: return LM_EINVAL;
+    }
+}
+
 /* A size: [sign] number [space] unit, or a bare integer of bytes. */
 static parse_result
 parse_size(const char *s, size_t n, int64_t *out)

@@ -223,4 +223,12 @@ size_t lm_config_key_count(void);
 const char *lm_config_key_name(size_t i);
 const char *lm_config_key_doc(size_t i);
 
+/* Reads all of s as a duration in the syntax above ("250ms", "1.5s",
+ * "1h30m", a bare integer of milliseconds; a sign is allowed, so callers
+ * that want none check *ms), for other places that take durations
+ * (laminarctl's options). Returns LM_OK with *ms (whole milliseconds),
+ * LM_EINVAL when s is not a duration or not whole milliseconds, LM_ERANGE
+ * when it does not fit in an int64. */
+int lm_config_parse_duration(const char *s, int64_t *ms);
+
 #endif /* LM_CONFIG_H */
