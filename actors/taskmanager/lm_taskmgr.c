@@ -515,32 +515,32 @@ align_progress(lm_actor *self, tm_job *j, const lm_source_progress_msg *p)
 
 /* --- deploying ------------------------------------------------------------ */
 
-static void
-put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
-    }
-}
+/* SPAWNED's list of subtasks: 20 bytes each, chain u32, index u32 and the
+ * address (LM_ADDR_WIRE_SIZE bytes), little-endian. */
+#define SPAWNED_REC (8 + LM_ADDR_WIRE_SIZE)
 
 static void
-put_u64(uint8_t *p, uint64_t v)
+spawned_rec_put(uint8_t *p, uint32_t chain, uint32_t index, lm_addr a)
 {
-    for (int i = 0; i < 8; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
+    for (int b = 0; b < 4; b++) {
+        p[b] = (uint8_t)(chain >> (8 * b));
+        p[4 + b] = (uint8_t)(index >> (8 * b));
     }
+    lm_addr_list_put(p + 8, &a, 1);
 }
 
-static uint32_t
-get_u32(const uint8_t *p)
+/* Record k of the list (the caller checks k < list.len / SPAWNED_REC). */
+static void
+spawned_rec_get(lm_bytes list, uint32_t k, uint32_t *chain, uint32_t *index, lm_addr *a)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
+    const uint8_t *p = list.ptr + (size_t)k * SPAWNED_REC;
 
-static uint64_t
-get_u64(const uint8_t *p)
-{
-    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+    *chain = *index = 0;
+    for (int b = 0; b < 4; b++) {
+        *chain |= (uint32_t)p[b] << (8 * b);
+        *index |= (uint32_t)p[4 + b] << (8 * b);
+    }
+    *a = lm_addr_list_get((lm_bytes){p + 8, LM_ADDR_WIRE_SIZE}, 0);
 }
 
 /* Makes this node's copy of a job from its plan and settings. */
@@ -666,18 +666,17 @@ job_run(lm_actor *self, tm_job *j)
         for (uint32_t c = 0; c < job->nchains; c++) {
             n += job->chains[c].parallelism;
         }
-        if ((tab = malloc((size_t)n * 12 + 1)) == NULL) {
+        if ((tab = malloc((size_t)n * LM_ADDR_WIRE_SIZE + 1)) == NULL) {
             end_job(self, j, LM_JOB_FAILED, "out of memory");
             return;
         }
         for (uint32_t c = 0; c < job->nchains; c++) {
-            for (uint32_t i = 0; i < job->chains[c].parallelism; i++, k++) {
-                put_u32(tab + 12 * k, job->chains[c].subtasks[i].node);
-                put_u64(tab + 12 * k + 4, job->chains[c].subtasks[i].actor);
-            }
+            lm_addr_list_put(tab + (size_t)k * LM_ADDR_WIRE_SIZE, job->chains[c].subtasks,
+                             job->chains[c].parallelism);
+            k += job->chains[c].parallelism;
         }
         for (uint32_t w = 0; w < j->nworkers; w++) {
-            lm_wire_msg wm = {lm_str_c(job->id), {tab, n * 12}};
+            lm_wire_msg wm = {lm_str_c(job->id), {tab, n * LM_ADDR_WIRE_SIZE}};
             lm_tell(self, j->workers[w].tm, LM_MT_WIRE, &wm);
         }
         free(tab);
@@ -722,7 +721,7 @@ deploy(lm_actor *self, tm_state *s, lm_msg *m)
                                                                : "a job with this id is running");
         return LM_OK;
     }
-    if (d.workers.len % 12 != 0 || d.workers.len / 12 > 1024) {
+    if (d.workers.len % LM_ADDR_WIRE_SIZE != 0 || d.workers.len / LM_ADDR_WIRE_SIZE > 1024) {
         deploy_refuse(self, d.observer, d.job, "bad list of workers");
         return LM_OK;
     }
@@ -742,7 +741,7 @@ deploy(lm_actor *self, tm_state *s, lm_msg *m)
     j->last_epoch = d.restore_epoch;
     j->next = s->jobs;
     s->jobs = j;
-    j->nworkers = d.workers.len / 12;
+    j->nworkers = d.workers.len / LM_ADDR_WIRE_SIZE;
     if ((j->nworkers > 0 && (j->workers = calloc(j->nworkers, sizeof(tm_worker))) == NULL) ||
         align_init(j) != LM_OK) {
         end_job(self, j, LM_JOB_FAILED, "out of memory");
@@ -750,8 +749,7 @@ deploy(lm_actor *self, tm_state *s, lm_msg *m)
         return LM_OK;
     }
     for (uint32_t w = 0; w < j->nworkers; w++) {
-        j->workers[w].tm =
-            (lm_addr){get_u32(d.workers.ptr + 12 * w), get_u64(d.workers.ptr + 12 * w + 4)};
+        j->workers[w].tm = lm_addr_list_get(d.workers, w);
         j->workers[w].seen_ms = now_ms();
     }
     if (d.restore_epoch > 0) {
@@ -814,15 +812,16 @@ spawned(lm_actor *self, tm_state *s, lm_msg *m)
     j->workers[w].spawned = true;
     j->workers[w].seen_ms = now_ms();
     j->pending--;
-    if (sp.code != LM_OK || sp.subtasks.len % 20 != 0) {
+    if (sp.code != LM_OK || sp.subtasks.len % SPAWNED_REC != 0) {
         char reason[LM_ERROR_MSG_MAX];
         snprintf(reason, sizeof(reason), "task manager on node %u: %.*s", m->src.node,
                  (int)sp.reason.len, sp.reason.ptr);
         end_job(self, j, LM_JOB_FAILED, sp.code != LM_OK ? reason : "bad SPAWNED");
     }
-    for (uint32_t k = 0; k + 20 <= sp.subtasks.len; k += 20) {
-        uint32_t c = get_u32(sp.subtasks.ptr + k), i = get_u32(sp.subtasks.ptr + k + 4);
-        lm_addr a = {get_u32(sp.subtasks.ptr + k + 8), get_u64(sp.subtasks.ptr + k + 12)};
+    for (uint32_t k = 0; k < sp.subtasks.len / SPAWNED_REC; k++) {
+        uint32_t c, i;
+        lm_addr a;
+        spawned_rec_get(sp.subtasks, k, &c, &i, &a);
         /* only slots of this worker's share, each once: a bad list must
          * not overwrite other subtasks or count one twice */
         if (c >= j->job->nchains || i >= j->job->chains[c].parallelism ||
@@ -836,8 +835,10 @@ spawned(lm_actor *self, tm_state *s, lm_msg *m)
     }
     if (j->over) {
         /* failed meanwhile: stop what this worker made */
-        for (uint32_t k = 0; k + 20 <= sp.subtasks.len; k += 20) {
-            lm_addr a = {get_u32(sp.subtasks.ptr + k + 8), get_u64(sp.subtasks.ptr + k + 12)};
+        for (uint32_t k = 0; k < sp.subtasks.len / SPAWNED_REC; k++) {
+            uint32_t c, i;
+            lm_addr a;
+            spawned_rec_get(sp.subtasks, k, &c, &i, &a);
             lm_stop(lm_actor_rt(self), a, "job over");
         }
         maybe_free(s, j);
@@ -889,16 +890,14 @@ spawn_here(lm_actor *self, tm_state *s, lm_msg *m)
         h->live = mine;
         job = NULL; /* the record holds it */
         heartbeat_need(self, s);
-        if ((list = malloc((size_t)mine * 20 + 1)) == NULL) {
+        if ((list = malloc((size_t)mine * SPAWNED_REC + 1)) == NULL) {
             rv = LM_ENOMEM;
         }
         for (uint32_t c = 0; list != NULL && c < h->job->nchains; c++) {
             for (uint32_t i = 0; i < h->job->chains[c].parallelism; i++) {
                 if (i % sp.nworkers == sp.worker && k < mine) {
-                    put_u32(list + 20 * k, c);
-                    put_u32(list + 20 * k + 4, i);
-                    put_u32(list + 20 * k + 8, h->job->chains[c].subtasks[i].node);
-                    put_u64(list + 20 * k + 12, h->job->chains[c].subtasks[i].actor);
+                    spawned_rec_put(list + (size_t)k * SPAWNED_REC, c, i,
+                                    h->job->chains[c].subtasks[i]);
                     k++;
                 }
             }
@@ -906,7 +905,7 @@ spawn_here(lm_actor *self, tm_state *s, lm_msg *m)
     }
     lm_job_release(job);
     {
-        lm_spawned_msg rep = {sp.job, rv, lm_str_c(reason), {list, k * 20}};
+        lm_spawned_msg rep = {sp.job, rv, lm_str_c(reason), {list, k * SPAWNED_REC}};
         lm_tell(self, m->src, LM_MT_SPAWNED, &rep);
     }
     free(list);
@@ -939,13 +938,12 @@ wire_here(lm_actor *self, tm_state *s, lm_msg *m)
     }
     for (uint32_t c = 0; c < h->job->nchains; c++) {
         for (uint32_t i = 0; i < h->job->chains[c].parallelism; i++, k++) {
-            if ((size_t)12 * (k + 1) > w.subtasks.len) {
+            if ((size_t)LM_ADDR_WIRE_SIZE * (k + 1) > w.subtasks.len) {
                 LM_LOG(LM_LOG_ERROR, "job %s: WIRE from %u lacks subtasks", h->job->id,
                        m->src.node);
                 return LM_OK;
             }
-            h->job->chains[c].subtasks[i] =
-                (lm_addr){get_u32(w.subtasks.ptr + 12 * k), get_u64(w.subtasks.ptr + 12 * k + 4)};
+            h->job->chains[c].subtasks[i] = lm_addr_list_get(w.subtasks, k);
         }
     }
     start_local(self, h->job);
@@ -1349,7 +1347,7 @@ lm_job_start(lm_rt *rt, lm_addr tm, const lm_plan *plan, const lm_job_opts *opts
         return rv;
     }
     {
-        uint8_t *w = calloc((size_t)opts->nworkers * 12 + 1, 1);
+        uint8_t *w = calloc((size_t)opts->nworkers * LM_ADDR_WIRE_SIZE + 1, 1);
         lm_deploy_msg d = {lm_str_c(h->job),
                            {pm->data, (uint32_t)pm->len},
                            lm_str_c(opts->checkpoint_dir != NULL ? opts->checkpoint_dir : ""),
@@ -1357,10 +1355,9 @@ lm_job_start(lm_rt *rt, lm_addr tm, const lm_plan *plan, const lm_job_opts *opts
                            opts->restore_epoch,
                            opts->credit,
                            h->watcher,
-                           {w, opts->nworkers * 12}};
-        for (uint32_t i = 0; w != NULL && i < opts->nworkers; i++) {
-            put_u32(w + 12 * i, opts->workers[i].node);
-            put_u64(w + 12 * i + 4, opts->workers[i].actor);
+                           {w, opts->nworkers * LM_ADDR_WIRE_SIZE}};
+        if (w != NULL && opts->nworkers > 0) {
+            lm_addr_list_put(w, opts->workers, opts->nworkers);
         }
         rv = w == NULL ? LM_ENOMEM : lm_rt_tell_as(rt, h->watcher, tm, LM_MT_DEPLOY, &d);
         free(w);
