@@ -316,29 +316,24 @@ lm_controller_start(lm_rt *rt, const lm_controller_opts *opts, lm_controller **o
     c->transport = opts->transport;
     atomic_init(&c->live_jobs, 0);
     if (lm_jobboard_new(&c->board) != LM_OK) {
-        free(c);
-        return lm_error_set(err, LM_ENOMEM, "out of memory");
+        rv = lm_error_set(err, LM_ENOMEM, "out of memory");
+        goto fail;
     }
     if ((rv = lm_ms_config_url(cfg, &url, err)) != LM_OK) {
-        lm_jobboard_free(c->board);
-        free(c);
-        return rv;
+        goto fail;
     }
     lm_ms_mask_url(url, masked, sizeof(masked));
     if ((rv = lm_ms_open(url, &ms, err)) != LM_OK) {
         free(url);
-        lm_jobboard_free(c->board);
-        free(c);
-        return rv;
+        goto fail;
     }
     LM_LOGC(LM_LOG_INFO, "controller", "metadata store: %s (%s)", masked, lm_ms_backend(ms));
     lm_ms_actor_opts mo = {url, ms, cfg->database.retry_max_ms, -1};
     rv = lm_ms_actor_spawn(rt, &mo, &c->ms, err);
     free(url);
     if (rv != LM_OK) {
-        lm_jobboard_free(c->board);
-        free(c);
-        return rv;
+        lm_ms_close(ms); /* still ours when the actor did not start */
+        goto fail;
     }
     lm_scheduler_opts so = {c->ms,
                             opts->heartbeat_interval_ms > 0 ? opts->heartbeat_interval_ms
