@@ -597,7 +597,9 @@ compile_sql(const char *path, uint32_t parallelism, char **doc, int64_t *checkpo
         return 2;
     }
     snprintf(name, sizeof(name), "%s", base != NULL ? base + 1 : path);
-    name[strlen(name) - 4] = '\0';
+    if (is_sql(name)) {
+        name[strlen(name) - 4] = '\0'; /* the pipeline's name: the file's, without .sql */
+    }
     lm_sql_opts o = {name, parallelism};
     if (lm_sql_compile(text, len, &o, &plan, checkpoint_ms, &d) != LM_OK) {
         lm_sql_diag_print(&d, path, text, len, stderr);
