@@ -64,7 +64,6 @@ grow(void **arr, uint32_t n, uint32_t *cap, size_t size)
     return true;
 }
 
-/* Sends an MS_CALL whose answer comes back to this actor as kind. */
 /* Sends an MS_CALL whose answer comes back to this actor as kind; takes
  * args and plan (kept with the wait, may be NULL). */
 static int
@@ -198,9 +197,12 @@ stop_or_delete(lm_actor *self, pm *s, uint32_t op, int64_t id, lm_api_pending *p
     live *l = live_by_pipeline(s, id);
     int rv;
 
-    if (op == LM_API_OP_PIPELINE_STOP && l != NULL &&
-        grow((void **)&s->w, s->nw, &s->capw, sizeof(waiting))) {
+    if (op == LM_API_OP_PIPELINE_STOP && l != NULL) {
         char word[16];
+        if (!grow((void **)&s->w, s->nw, &s->capw, sizeof(waiting))) {
+            lm_api_complete_error(p, 500, "internal", "out of memory");
+            return;
+        }
         snprintf(word, sizeof(word), "%.*s", (int)hlen, how);
         uint64_t tag = ++s->next_tag;
         lm_api_call_msg c = {LM_API_OP_PIPELINE_STOP, tag, {word, (uint32_t)strlen(word)}, 0};
