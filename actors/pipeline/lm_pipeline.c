@@ -252,6 +252,15 @@ on_api(lm_actor *self, pm *s, lm_msg *m)
 
 /* --- the store's answers ----------------------------------------------------- */
 
+/* Answers p with the store's error code and message (may be NULL). */
+static void
+store_error(lm_api_pending *p, int code, const char *error)
+{
+    int st = lm_api_code_status(code);
+    lm_api_complete_error(p, st, lm_api_status_name(st), "%s",
+                          error != NULL ? error : lm_strerror(code));
+}
+
 /* Answers a create; takes res (the REST answer gets it: this thread must
  * not touch it afterwards). */
 static void
@@ -260,8 +269,7 @@ created(lm_actor *self, pm *s, waiting *w, int code, const char *error, json_t *
     json_t *job = json_object_get(res, "job");
 
     if (code != LM_OK) {
-        int st = lm_api_code_status(code);
-        lm_api_complete_error(w->p, st, lm_api_status_name(st), "%s", error);
+        store_error(w->p, code, error);
         json_decref(res);
         return;
     }
@@ -327,8 +335,7 @@ on_reply(lm_actor *self, pm *s, lm_msg *m)
     case W_RESUME: resumed(self, s, code, error != NULL ? error : "", res); break;
     case W_STOP:
         if (code != LM_OK) {
-            int st = lm_api_code_status(code);
-            lm_api_complete_error(w.p, st, lm_api_status_name(st), "%s", error);
+            store_error(w.p, code, error);
         } else {
             json_t *job = json_object_get(res, "job");
             const char *st = json_string_value(json_object_get(job, "state"));
@@ -341,8 +348,7 @@ on_reply(lm_actor *self, pm *s, lm_msg *m)
     case W_STOP_ACK: break; /* answered by STOP_ACK, not the store */
     case W_DELETE:
         if (code != LM_OK) {
-            int st = lm_api_code_status(code);
-            lm_api_complete_error(w.p, st, lm_api_status_name(st), "%s", error);
+            store_error(w.p, code, error);
         } else {
             lm_api_complete(w.p, 200, res);
             res = NULL; /* the REST answer's now */
