@@ -298,4 +298,10 @@ char *lm_sql_strdup(lm_sql_tree *t, const char *s, size_t len);
  * exactly, otherwise without case. */
 bool lm_sql_ident_eq(const lm_sql_ident *a, const char *name, bool quoted);
 
+/* Reads an interval written as text, the form INTERVAL '...' takes:
+ * "N unit [N unit ...]" ('10 seconds', '1 min 30 s', '500ms'), units from
+ * microseconds to days, into *us. Returns LM_OK, or LM_EINVAL when s[0..n)
+ * is not such a text or is out of range. */
+int lm_sql_interval_parse(const char *s, size_t n, int64_t *us);
+
 #endif /* LM_SQL_AST_H */

@@ -2480,32 +2480,22 @@ bind_insert(binder *b, const lm_sql_stmt *s)
     return add_sink(b, sink);
 }
 
+/* A setting's duration: a whole number of milliseconds ('500'), or an
+ * interval's text ('10s', '1 min', '2 hours'), up to 10^15 ms. */
 static int
 parse_duration_ms(const char *s, int64_t *ms)
 {
-    char *end;
-    double v = strtod(s, &end);
-    while (*end == ' ') {
-        end++;
+    size_t n = strlen(s), digits = strspn(s, "0123456789");
+    int64_t us;
+
+    if (digits == n && n > 0 && n <= 15) {
+        *ms = strtoll(s, NULL, 10);
+        return LM_OK;
     }
-    double mult = 1;
-    if (*end == '\0' || strcasecmp(end, "ms") == 0 || strcasecmp(end, "milliseconds") == 0) {
-        mult = 1;
-    } else if (strcasecmp(end, "s") == 0 || strncasecmp(end, "sec", 3) == 0) {
-        mult = 1000;
-    } else if (strcasecmp(end, "m") == 0 || strncasecmp(end, "min", 3) == 0) {
-        mult = 60000;
-    } else if (strcasecmp(end, "h") == 0 || strncasecmp(end, "hour", 4) == 0) {
-        mult = 3600000;
-    } else if (strcasecmp(end, "d") == 0 || strncasecmp(end, "day", 3) == 0) {
-        mult = 86400000;
-    } else {
+    if (lm_sql_interval_parse(s, n, &us) != LM_OK || us < 0 || us / 1000 > 1000000000000000LL) {
         return LM_EINVAL;
     }
-    if (end == s || v < 0 || v * mult > 1e15) {
-        return LM_EINVAL;
-    }
-    *ms = (int64_t)(v * mult);
+    *ms = us / 1000;
     return LM_OK;
 }
 

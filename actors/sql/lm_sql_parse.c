@@ -827,6 +827,14 @@ interval_text(const char *s, size_t n, int64_t *us, char *detail, size_t dsize)
     return NULL;
 }
 
+int
+lm_sql_interval_parse(const char *s, size_t n, int64_t *us)
+{
+    char detail[160];
+
+    return interval_text(s, n, us, detail, sizeof(detail)) == NULL ? LM_OK : LM_EINVAL;
+}
+
 /* Quotes text for a message: at most 40 bytes, control bytes escaped. */
 static const char *
 quote_text(const char *s, size_t n, char *buf, size_t size)

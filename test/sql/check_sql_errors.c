@@ -365,6 +365,15 @@ static const err_case cases[] = {
      "pipeline.parallelism must be a whole number from 1 to 1024, got 'many'", NULL},
     {"bad checkpoint interval", "SET checkpoint.interval = 'often';\n" OK_INSERT, 1, 27,
      "checkpoint.interval must be a duration", NULL},
+    {"checkpoint interval of nan", "SET checkpoint.interval = nan;\n" OK_INSERT, 1, 27,
+     "checkpoint.interval must be a duration", NULL},
+    {"negative checkpoint interval", "SET checkpoint.interval = '-5s';\n" OK_INSERT, 1, 27,
+     "checkpoint.interval must be a duration", NULL},
+    {"checkpoint interval with a made-up unit",
+     "SET checkpoint.interval = '10 secxyz';\n" OK_INSERT, 1, 27,
+     "checkpoint.interval must be a duration", NULL},
+    {"bad state TTL", "SET state.ttl = '1 month';\n" OK_INSERT, 1, 17,
+     "state.ttl must be a duration", NULL},
     {"nothing to run", "CREATE VIEW v AS SELECT auction FROM bid;\n", 1, 1,
      "the pipeline has no INSERT INTO and no query: nothing to run", NULL},
     {"view with an unknown column",
@@ -512,6 +521,35 @@ START_TEST(test_valid_corner)
     ck_assert_msg(rv == LM_OK, "%s  fails: %u:%u: %s", valid[_i],
                   d.pos.line > prefix_lines() ? d.pos.line - prefix_lines() : 0, d.pos.col, d.msg);
     json_decref(plan);
+}
+END_TEST
+
+/* A checkpoint interval is set as milliseconds or as an interval's text. */
+START_TEST(test_set_durations)
+{
+    static const struct {
+        const char *value;
+        int64_t ms;
+    } durations[] = {
+        {"500", 500},       {"'10s'", 10000},        {"'1.5 s'", 1500},
+        {"'1 min'", 60000}, {"'1 min 30 s'", 90000}, {"'2 hours'", 7200000},
+        {"'250 ms'", 250},  {"'1 day'", 86400000},
+    };
+    for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+        char sql[256];
+        size_t len;
+        snprintf(sql, sizeof(sql), "SET checkpoint.interval = %s;\n" OK_INSERT, durations[i].value);
+        char *text = with_prefix(sql, &len);
+        json_t *plan = NULL;
+        lm_sql_diag d;
+        int64_t cp = -1;
+        int rv = lm_sql_compile(text, len, NULL, &plan, &cp, &d);
+        free(text);
+        ck_assert_msg(rv == LM_OK, "%s: %s", durations[i].value, d.msg);
+        ck_assert_msg(cp == durations[i].ms, "%s: %lld ms, want %lld", durations[i].value,
+                      (long long)cp, (long long)durations[i].ms);
+        json_decref(plan);
+    }
 }
 END_TEST
 
@@ -698,6 +736,7 @@ sql_errors_suite(void)
     tcase_add_test(tc, test_prefix_compiles);
     tcase_add_loop_test(tc, test_error_case, 0, NCASES);
     tcase_add_loop_test(tc, test_valid_corner, 0, (int)(sizeof(valid) / sizeof(valid[0])));
+    tcase_add_test(tc, test_set_durations);
     tcase_add_test(tc, test_empty);
     tcase_add_test(tc, test_diag_print);
     tcase_add_test(tc, test_diag_print_edges);
