@@ -23,8 +23,13 @@ ctl() { "$bin/laminarctl" --server "$api" "$@"; }
 mkdir -p "$demo"
 if [ -f "$demo/laminard.pid" ] && kill -0 "$(cat "$demo/laminard.pid")" 2>/dev/null; then
   echo "== stopping the system an earlier 'make run' left (pid $(cat "$demo/laminard.pid"))"
-  kill -TERM "$(cat "$demo/laminard.pid")"
-  while kill -0 "$(cat "$demo/laminard.pid")" 2>/dev/null; do sleep 0.1; done
+  old=$(cat "$demo/laminard.pid")
+  kill -TERM "$old"
+  for _ in $(seq 1 150); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$old" 2>/dev/null; then
+    echo "   it did not stop within 15 s of SIGTERM: SIGKILL"
+    kill -KILL "$old" 2>/dev/null || true
+  fi
 fi
 rm -rf "$demo/data" "$demo/out"
 
