@@ -364,7 +364,16 @@ fail:
 typedef int (*op_fn)(ms_state *st, call *c, json_t **result);
 
 static const char *const no_args[] = {NULL};
-static const char *const id_args[] = {"id", NULL};
+
+/* The args of an op that takes only {id}. */
+static int
+only_id(call *c, int64_t *id)
+{
+    static const char *const names[] = {"id", NULL};
+    int rv = args_known(c, names);
+
+    return rv != LM_OK ? rv : arg_id(c, "id", id);
+}
 
 static int
 op_pipeline_create(ms_state *st, call *c, json_t **result)
@@ -416,12 +425,9 @@ static int
 op_pipeline_get(ms_state *st, call *c, json_t **result)
 {
     int64_t id;
-    int rv;
+    int rv = only_id(c, &id);
 
-    if ((rv = args_known(c, id_args)) != LM_OK || (rv = arg_id(c, "id", &id)) != LM_OK) {
-        return rv;
-    }
-    return pipeline_json(st->ms, c, id, result);
+    return rv != LM_OK ? rv : pipeline_json(st->ms, c, id, result);
 }
 
 static int
@@ -482,12 +488,9 @@ static int
 op_pipeline_jobs(ms_state *st, call *c, json_t **result)
 {
     int64_t id;
-    int rv;
+    int rv = only_id(c, &id);
 
-    if ((rv = args_known(c, id_args)) != LM_OK || (rv = arg_id(c, "id", &id)) != LM_OK) {
-        return rv;
-    }
-    return jobs_json(st->ms, c, id, result);
+    return rv != LM_OK ? rv : jobs_json(st->ms, c, id, result);
 }
 
 static int
@@ -523,7 +526,7 @@ op_pipeline_delete(ms_state *st, call *c, json_t **result)
     int64_t id;
     int rv;
 
-    if ((rv = args_known(c, id_args)) != LM_OK || (rv = arg_id(c, "id", &id)) != LM_OK ||
+    if ((rv = only_id(c, &id)) != LM_OK ||
         (rv = lm_ms_pipeline_delete(st->ms, id, c->err)) != LM_OK) {
         return rv;
     }
@@ -535,12 +538,9 @@ static int
 op_job_get(ms_state *st, call *c, json_t **result)
 {
     int64_t id;
-    int rv;
+    int rv = only_id(c, &id);
 
-    if ((rv = args_known(c, id_args)) != LM_OK || (rv = arg_id(c, "id", &id)) != LM_OK) {
-        return rv;
-    }
-    return job_json(st->ms, c, id, result);
+    return rv != LM_OK ? rv : job_json(st->ms, c, id, result);
 }
 
 static int
@@ -563,7 +563,7 @@ op_job_events(ms_state *st, call *c, json_t **result)
     json_t *a;
     int rv;
 
-    if ((rv = args_known(c, id_args)) != LM_OK || (rv = arg_id(c, "id", &id)) != LM_OK ||
+    if ((rv = only_id(c, &id)) != LM_OK ||
         (rv = lm_ms_job_events(st->ms, id, &ev, &n, c->err)) != LM_OK) {
         return rv;
     }
@@ -685,7 +685,7 @@ op_worker_heartbeat(ms_state *st, call *c, json_t **result)
     int64_t id;
     int rv;
 
-    if ((rv = args_known(c, id_args)) != LM_OK || (rv = arg_id(c, "id", &id)) != LM_OK ||
+    if ((rv = only_id(c, &id)) != LM_OK ||
         (rv = lm_ms_worker_heartbeat(st->ms, id, c->err)) != LM_OK) {
         return rv;
     }
