@@ -51,6 +51,7 @@
 #ifndef LM_SQL_AST_H
 #define LM_SQL_AST_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -275,9 +276,12 @@ typedef struct lm_sql_diag {
     char msg[512];
 } lm_sql_diag;
 
-/* Sets d (pos, printf-style message) and returns LM_EINVAL. */
+/* Sets d (pos, printf-style message made one line of valid UTF-8) and
+ * returns LM_EINVAL. d may be NULL. */
 int lm_sql_diag_set(lm_sql_diag *d, lm_sql_pos pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+int lm_sql_diag_vset(lm_sql_diag *d, lm_sql_pos pos, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* --- the parser ----------------------------------------------------- */
 

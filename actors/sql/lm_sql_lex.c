@@ -42,9 +42,8 @@ lex_fail(lm_sql_lexer *lx, lm_sql_diag *d, lm_sql_pos pos, const char *fmt, ...)
     va_list ap;
 
     lx->failed = true;
-    lx->err.pos = pos;
     va_start(ap, fmt);
-    vsnprintf(lx->err.msg, sizeof(lx->err.msg), fmt, ap);
+    lm_sql_diag_vset(&lx->err, pos, fmt, ap);
     va_end(ap);
     if (d != NULL) {
         *d = lx->err;

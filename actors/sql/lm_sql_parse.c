@@ -134,11 +134,18 @@ lm_sql_diag_set(lm_sql_diag *d, lm_sql_pos pos, const char *fmt, ...)
 {
     va_list ap;
 
+    va_start(ap, fmt);
+    lm_sql_diag_vset(d, pos, fmt, ap);
+    va_end(ap);
+    return LM_EINVAL;
+}
+
+int
+lm_sql_diag_vset(lm_sql_diag *d, lm_sql_pos pos, const char *fmt, va_list ap)
+{
     if (d != NULL) {
         d->pos = pos;
-        va_start(ap, fmt);
         vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
-        va_end(ap);
         /* One line of valid UTF-8 whatever text a message quotes: control
          * bytes become spaces, bytes that are not UTF-8 '?'. */
         char *u = d->msg;
@@ -261,9 +268,8 @@ fail_at(parser *p, lm_sql_pos pos, const char *fmt, ...)
 {
     va_list ap;
 
-    p->d->pos = pos;
     va_start(ap, fmt);
-    vsnprintf(p->d->msg, sizeof(p->d->msg), fmt, ap);
+    lm_sql_diag_vset(p->d, pos, fmt, ap);
     va_end(ap);
     return LM_EINVAL;
 }
@@ -278,9 +284,8 @@ fail_tok(parser *p, const lm_sql_tok *tok, const char *fmt, ...)
         *p->d = p->lexd;
         return LM_EINVAL;
     }
-    p->d->pos = tok->pos;
     va_start(ap, fmt);
-    vsnprintf(p->d->msg, sizeof(p->d->msg), fmt, ap);
+    lm_sql_diag_vset(p->d, tok->pos, fmt, ap);
     va_end(ap);
     return LM_EINVAL;
 }
