@@ -94,6 +94,7 @@ typedef struct tm_hosted {
     uint32_t live;   /* subtasks here not yet exited */
     int64_t seen_ms; /* when the coordinator's node last answered */
     tm_stats *stats; /* counters of its subtasks here (in tm_state.stats) */
+    bool wired;      /* WIRE came: our subtasks have their START */
 } tm_hosted;
 
 typedef struct tm_state {
@@ -792,16 +793,38 @@ deploy(lm_actor *self, tm_state *s, lm_msg *m)
     return LM_OK;
 }
 
+/* Stops the subtasks of a SPAWNED list that are on node (the sender's:
+ * a bad list must not stop actors elsewhere). */
+static void
+stop_listed(lm_actor *self, lm_bytes list, uint32_t node, const char *why)
+{
+    for (uint32_t k = 0; k < list.len / SPAWNED_REC; k++) {
+        uint32_t c, i;
+        lm_addr a;
+        spawned_rec_get(list, k, &c, &i, &a);
+        if (a.node == node && a.actor != 0) {
+            lm_stop(lm_actor_rt(self), a, why);
+        }
+    }
+}
+
 /* Coordinator: a worker's share exists (or could not). */
 static int
 spawned(lm_actor *self, tm_state *s, lm_msg *m)
 {
     lm_spawned_msg sp;
     tm_job *j;
-    uint32_t w;
+    uint32_t w, n, c, i;
+    lm_addr a;
 
-    if (lm_decode_spawned(m, &sp, NULL) != LM_OK ||
-        (j = find_job(s, sp.job.ptr, sp.job.len)) == NULL) {
+    if (lm_decode_spawned(m, &sp, NULL) != LM_OK) {
+        return LM_OK;
+    }
+    n = sp.subtasks.len / SPAWNED_REC;
+    if ((j = find_job(s, sp.job.ptr, sp.job.len)) == NULL) {
+        /* the job ended before this share was made: stop it, or its
+         * subtasks wait for a START for good */
+        stop_listed(self, sp.subtasks, m->src.node, "job over");
         return LM_OK;
     }
     for (w = 0; w < j->nworkers && !lm_addr_eq(j->workers[w].tm, m->src); w++) {
@@ -818,9 +841,7 @@ spawned(lm_actor *self, tm_state *s, lm_msg *m)
                  (int)sp.reason.len, sp.reason.ptr);
         end_job(self, j, LM_JOB_FAILED, sp.code != LM_OK ? reason : "bad SPAWNED");
     }
-    for (uint32_t k = 0; k < sp.subtasks.len / SPAWNED_REC; k++) {
-        uint32_t c, i;
-        lm_addr a;
+    for (uint32_t k = 0; k < n; k++) {
         spawned_rec_get(sp.subtasks, k, &c, &i, &a);
         /* only slots of this worker's share, each once: a bad list must
          * not overwrite other subtasks or count one twice */
@@ -835,12 +856,7 @@ spawned(lm_actor *self, tm_state *s, lm_msg *m)
     }
     if (j->over) {
         /* failed meanwhile: stop what this worker made */
-        for (uint32_t k = 0; k < sp.subtasks.len / SPAWNED_REC; k++) {
-            uint32_t c, i;
-            lm_addr a;
-            spawned_rec_get(sp.subtasks, k, &c, &i, &a);
-            lm_stop(lm_actor_rt(self), a, "job over");
-        }
+        stop_listed(self, sp.subtasks, m->src.node, "job over");
         maybe_free(s, j);
         return LM_OK;
     }
@@ -848,6 +864,35 @@ spawned(lm_actor *self, tm_state *s, lm_msg *m)
         job_run(self, j);
     }
     return LM_OK;
+}
+
+/* Stops this node's subtasks of a hosted share (once). */
+static void
+hosted_stop(lm_actor *self, tm_hosted *h, const char *why)
+{
+    for (uint32_t c = 0; c < h->job->nchains; c++) {
+        for (uint32_t i = 0; i < h->job->chains[c].parallelism; i++) {
+            lm_addr a = h->job->chains[c].subtasks[i];
+            if (a.node == lm_rt_node(lm_actor_rt(self))) {
+                lm_stop(lm_actor_rt(self), a, why);
+            }
+        }
+    }
+    h->seen_ms = INT64_MAX / 2;
+}
+
+/* Forgets a hosted share (its subtasks here have exited, or none was made). */
+static void
+hosted_free(tm_state *s, tm_hosted *h)
+{
+    tm_hosted **pp;
+
+    for (pp = &s->hosted; *pp != h; pp = &(*pp)->next) {
+    }
+    *pp = h->next;
+    stats_end(s, h->stats);
+    lm_job_release(h->job);
+    free(h);
 }
 
 /* Worker: run a share of a job another task manager coordinates. */
@@ -889,16 +934,27 @@ spawn_here(lm_actor *self, tm_state *s, lm_msg *m)
             spawn_share(self, job, sp.nworkers, sp.worker, h->stats, &mine, reason, sizeof(reason));
         h->live = mine;
         job = NULL; /* the record holds it */
-        heartbeat_need(self, s);
-        if ((list = malloc((size_t)mine * SPAWNED_REC + 1)) == NULL) {
+        if (rv == LM_OK && (list = malloc((size_t)mine * SPAWNED_REC + 1)) == NULL) {
             rv = LM_ENOMEM;
+            snprintf(reason, sizeof(reason), "out of memory");
         }
-        for (uint32_t c = 0; list != NULL && c < h->job->nchains; c++) {
-            for (uint32_t i = 0; i < h->job->chains[c].parallelism; i++) {
-                if (i % sp.nworkers == sp.worker && k < mine) {
-                    spawned_rec_put(list + (size_t)k * SPAWNED_REC, c, i,
-                                    h->job->chains[c].subtasks[i]);
-                    k++;
+        if (rv != LM_OK) {
+            /* The coordinator fails the job on hearing: stop what was made
+             * here (the record goes with the last of it), or drop the
+             * record now when nothing was. */
+            hosted_stop(self, h, "the job could not start");
+            if (mine == 0) {
+                hosted_free(s, h);
+            }
+        } else {
+            heartbeat_need(self, s);
+            for (uint32_t c = 0; c < h->job->nchains; c++) {
+                for (uint32_t i = 0; i < h->job->chains[c].parallelism; i++) {
+                    if (i % sp.nworkers == sp.worker && k < mine) {
+                        spawned_rec_put(list + (size_t)k * SPAWNED_REC, c, i,
+                                        h->job->chains[c].subtasks[i]);
+                        k++;
+                    }
                 }
             }
         }
@@ -930,22 +986,29 @@ wire_here(lm_actor *self, tm_state *s, lm_msg *m)
 {
     lm_wire_msg w;
     tm_hosted *h;
-    uint32_t k = 0;
+    uint32_t n = 0, k = 0;
 
     if (lm_decode_wire(m, &w, NULL) != LM_OK ||
         (h = hosted_find(s, w.job.ptr, w.job.len, m->src)) == NULL) {
         return LM_OK;
     }
+    if (h->wired) {
+        return LM_OK; /* a repeat: our subtasks have their START */
+    }
+    for (uint32_t c = 0; c < h->job->nchains; c++) {
+        n += h->job->chains[c].parallelism;
+    }
+    if (w.subtasks.len != (uint64_t)n * LM_ADDR_WIRE_SIZE) {
+        LM_LOG(LM_LOG_ERROR, "job %s: WIRE from %u lists %u bytes of subtasks, not %u", h->job->id,
+               m->src.node, w.subtasks.len, n * LM_ADDR_WIRE_SIZE);
+        return LM_OK;
+    }
     for (uint32_t c = 0; c < h->job->nchains; c++) {
         for (uint32_t i = 0; i < h->job->chains[c].parallelism; i++, k++) {
-            if ((size_t)LM_ADDR_WIRE_SIZE * (k + 1) > w.subtasks.len) {
-                LM_LOG(LM_LOG_ERROR, "job %s: WIRE from %u lacks subtasks", h->job->id,
-                       m->src.node);
-                return LM_OK;
-            }
             h->job->chains[c].subtasks[i] = lm_addr_list_get(w.subtasks, k);
         }
     }
+    h->wired = true;
     start_local(self, h->job);
     return LM_OK;
 }
@@ -953,20 +1016,15 @@ wire_here(lm_actor *self, tm_state *s, lm_msg *m)
 /* Worker: one of our subtasks of a hosted job exited: the coordinator
  * hears of it as of its own; the record goes with the last one. */
 static bool
-hosted_child_exit(lm_actor *self, tm_state *s, lm_msg *m, const lm_child_exit_msg *ce)
+hosted_child_exit(lm_actor *self, tm_state *s, const lm_child_exit_msg *ce)
 {
-    for (tm_hosted **pp = &s->hosted; *pp != NULL; pp = &(*pp)->next) {
-        tm_hosted *h = *pp;
+    for (tm_hosted *h = s->hosted; h != NULL; h = h->next) {
         for (uint32_t c = 0; c < h->job->nchains; c++) {
             for (uint32_t i = 0; i < h->job->chains[c].parallelism; i++) {
                 if (lm_addr_eq(h->job->chains[c].subtasks[i], ce->child)) {
-                    (void)m;
                     lm_tell(self, h->coord, LM_MT_CHILD_EXIT, ce);
                     if (--h->live == 0) {
-                        *pp = h->next;
-                        stats_end(s, h->stats);
-                        lm_job_release(h->job);
-                        free(h);
+                        hosted_free(s, h);
                     }
                     return true;
                 }
@@ -978,21 +1036,6 @@ hosted_child_exit(lm_actor *self, tm_state *s, lm_msg *m, const lm_child_exit_ms
 
 /* Heartbeat: PING the nodes of the other task managers of distributed
  * jobs; a node that has not answered for LOST_MS is lost. */
-/* Stops this node's subtasks of a hosted share (once). */
-static void
-hosted_stop(lm_actor *self, tm_hosted *h, const char *why)
-{
-    for (uint32_t c = 0; c < h->job->nchains; c++) {
-        for (uint32_t i = 0; i < h->job->chains[c].parallelism; i++) {
-            lm_addr a = h->job->chains[c].subtasks[i];
-            if (a.node == lm_rt_node(lm_actor_rt(self))) {
-                lm_stop(lm_actor_rt(self), a, why);
-            }
-        }
-    }
-    h->seen_ms = INT64_MAX / 2;
-}
-
 static void
 heartbeat(lm_actor *self, tm_state *s)
 {
@@ -1108,7 +1151,7 @@ tm_handle(lm_actor *self, lm_msg *m)
     }
     case LM_MT_CHILD_EXIT: {
         lm_child_exit_msg ce;
-        if (lm_decode_child_exit(m, &ce, NULL) != LM_OK || hosted_child_exit(self, s, m, &ce) ||
+        if (lm_decode_child_exit(m, &ce, NULL) != LM_OK || hosted_child_exit(self, s, &ce) ||
             (j = job_of_subtask(s, ce.child)) == NULL) {
             return LM_OK;
         }
