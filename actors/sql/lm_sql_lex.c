@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lm_batch.h"
 #include "lm_err.h"
 
 void
@@ -345,38 +346,11 @@ lm_sql_tok_is_op(const lm_sql_tok *tok, const char *op)
 size_t
 lm_sql_utf8_len(const char *text, size_t n)
 {
-    const unsigned char *s = (const unsigned char *)text;
-    size_t k;
-    uint32_t cp;
+    const unsigned char c = (unsigned char)text[0];
+    size_t k = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
 
-    if (s[0] < 0x80) {
-        return 1;
-    } else if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        k = 2;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        k = 3;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        k = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < k) {
-        return 0;
-    }
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if ((k == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (k == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
-        return 0;
-    }
-    return k;
+    /* which sequences are valid is the runtime's rule (lm_batch.h) */
+    return k <= n && lm_utf8_valid((const uint8_t *)text, k) ? k : 0;
 }
 
 const char *

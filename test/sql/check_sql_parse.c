@@ -971,6 +971,30 @@ START_TEST(test_sql_lexer)
     ck_assert_str_eq(lm_sql_tok_describe(&tok, buf, sizeof(buf)), "'x'");
     lm_sql_lex_next(&lx, &tok, &d);
     ck_assert_str_eq(lm_sql_tok_describe(&tok, buf, sizeof(buf)), "end of input");
+
+    /* UTF-8 sequences: their length, or 0 when not valid (overlong,
+     * surrogate, beyond U+10FFFF, cut short, a stray continuation byte) */
+    static const struct {
+        const char *s;
+        size_t n, len;
+    } seqs[] = {
+        {"a", 1, 1},
+        {"\xc3\xa9", 2, 2},
+        {"\xe2\x82\xac", 3, 3},
+        {"\xf0\x9f\x98\x80", 4, 4},
+        {"\xc0\x80", 2, 0},
+        {"\xe0\x80\x80", 3, 0},
+        {"\xed\xa0\x80", 3, 0},
+        {"\xf4\x90\x80\x80", 4, 0},
+        {"\xe2\x82", 2, 0},
+        {"\x80", 1, 0},
+        {"\xff", 1, 0},
+    };
+    for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
+        ck_assert_msg(lm_sql_utf8_len(seqs[i].s, seqs[i].n) == seqs[i].len, "sequence %zu", i);
+    }
+    ck_assert_uint_eq(lm_sql_utf8_check("caf\xc3\xa9 \xed\xa0\x80", 9), 6);
+    ck_assert_uint_eq(lm_sql_utf8_check("caf\xc3\xa9", 5), 5);
 }
 END_TEST
 
