@@ -7,7 +7,9 @@
  * validate) on 127.0.0.1 with an ephemeral port in this process. Those of
  * the tcase "daemon" (submit, cancel, list, status: pipelines and jobs)
  * start a real `laminard standalone` and check what laminarctl printed
- * against what its API answers. Answers a foreign server may give and
+ * against what its API answers. Both use the control-plane suites'
+ * fixture (controlplane/cp_test.h): its scratch directory, and for the
+ * daemon, its watched process, CHECK and API helpers. Answers a foreign server may give and
  * Laminar's never does (an HTML 502 from a proxy, a chunked body) come
  * from a server thread that answers each connection with a canned
  * response and keeps the requests.
@@ -24,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -32,13 +33,11 @@
 #include "lm_api.h"
 #include "lm_api_v1.h"
 #include "lm_log.h"
-#include "lm_storage.h"
-#include "lm_test.h"
+#include "controlplane/cp_test.h"
 
 static lm_rt *rt;
 static lm_api *api;
 static char server[64]; /* "http://127.0.0.1:PORT" */
-static char dir[512];   /* this test's scratch directory */
 
 static void
 setup(void)
@@ -55,64 +54,74 @@ setup(void)
     ck_assert_msg(lm_api_start(rt, &ao, &api, &err) == LM_OK, "%s", err.msg);
     ck_assert_int_eq(lm_api_v1_register(api), LM_OK);
     snprintf(server, sizeof(server), "http://127.0.0.1:%d", lm_api_port(api));
-    snprintf(dir, sizeof(dir), "%s", lm_test_tmpdir());
+    cp_setup(2000, NULL);
 }
 
 static void
 teardown(void)
 {
-    lm_error err;
-
     lm_api_stop(api);
     api = NULL;
     lm_rt_free(rt, 5000);
     rt = NULL;
     lm_msg_pool_trim();
-    lm_storage_remove_tree(dir, &err);
+    cp_cleanup();
 }
 
 /* --- running laminarctl ---------------------------------------------------- */
 
 typedef lm_test_output run;
 
+/* Runs `laminarctl [--server server] ARGS...` (server NULL: no option; the
+ * arguments from ap, NULL-terminated) to its end in the scratch
+ * directory, waiting up to 30 s (times the slowdown). Returns a
+ * description of the run for messages when it did not run to its end,
+ * else NULL. */
 static const char *
-ctl_path(void)
+ctl_vrun(const char *server_url, va_list ap, run *r)
 {
-    static char path[1024];
-    const char *bin = getenv("LM_TEST_BIN");
-    snprintf(path, sizeof(path), "%s/laminarctl",
-             bin != NULL && bin[0] != '\0' ? bin : "build/bin");
-    return path;
-}
-
-/* Runs laminarctl with the NULL-terminated arguments and LAMINAR_API set
- * to api_env (unset when NULL), waiting up to 30 s (times the slowdown)
- * for it to exit. The variable is set in this process, which spawns with
- * its environment: no other thread of the test reads the environment. */
-static run
-ctl_env(const char *api_env, ...)
-{
-    char *argv[32];
+    static char what[300];
+    char bin[512], *argv[32];
     int argc = 0;
-    va_list ap;
-    run r;
 
-    argv[argc++] = (char *)ctl_path();
-    va_start(ap, api_env);
+    argv[argc++] = (char *)lm_test_bin("laminarctl", bin, sizeof(bin));
+    if (server_url != NULL) {
+        argv[argc++] = "--server";
+        argv[argc++] = (char *)server_url;
+    }
     for (char *a; argc < 31 && (a = va_arg(ap, char *)) != NULL;) {
         argv[argc++] = a;
     }
-    va_end(ap);
     argv[argc] = NULL;
+    lm_test_run(argv, cp_dir(), MS(30000), r);
+    if (r->status >= 0 && r->out != NULL && r->err != NULL) {
+        return NULL;
+    }
+    snprintf(what, sizeof(what), "laminarctl %s did not run to its end: %s",
+             argc > 1 ? argv[server_url != NULL ? 3 : 1] : "", r->err != NULL ? r->err : "");
+    return what;
+}
+
+/* Runs laminarctl with the NULL-terminated arguments and LAMINAR_API set
+ * to api_env (unset when NULL). The variable is set in this process,
+ * which spawns with its environment: no other thread of the test reads
+ * the environment. */
+static run
+ctl_env(const char *api_env, ...)
+{
+    const char *failed;
+    va_list ap;
+    run r;
+
     if (api_env != NULL) {
         ck_assert_int_eq(setenv("LAMINAR_API", api_env, 1), 0);
     } else {
         ck_assert_int_eq(unsetenv("LAMINAR_API"), 0);
     }
-    lm_test_run(argv, dir, 30000 * lm_test_slowdown(), &r);
-    ck_assert_msg(r.status >= 0, "%s %s did not run to its end: %s", argv[0],
-                  argc > 1 ? argv[1] : "", r.err != NULL ? r.err : "");
-    ck_assert(r.out != NULL && r.err != NULL);
+    va_start(ap, api_env);
+    failed = ctl_vrun(NULL, ap, &r);
+    va_end(ap);
+    ck_assert_msg(failed == NULL, "%s", failed);
     return r;
 }
 
@@ -133,7 +142,7 @@ sql_file(const char *name, const char *text)
     static char path[700];
     FILE *f;
 
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(path, sizeof(path), "%s/%s", cp_dir(), name);
     f = fopen(path, "w");
     ck_assert(f != NULL);
     fputs(text, f);
@@ -154,16 +163,10 @@ nexmark_sql(const char *q)
 static int
 closed_port(void)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int port = lm_test_free_port();
 
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert(fd >= 0);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
+    ck_assert_int_gt(port, 0);
+    return port;
 }
 
 /* --- a server with canned answers ------------------------------------------------ */
@@ -420,7 +423,7 @@ START_TEST(test_cli_missing_file)
     char path[700], want[800];
     run r;
 
-    snprintf(path, sizeof(path), "%s/nope.sql", dir);
+    snprintf(path, sizeof(path), "%s/nope.sql", cp_dir());
     r = ctl("validate", path);
     ck_assert_int_eq(r.status, 2);
     snprintf(want, sizeof(want), "laminarctl: cannot read %s: No such file or directory\n", path);
@@ -529,76 +532,24 @@ END_TEST
  * check kills the daemon and removes the directory before the test fails
  * (the message ends with the daemon's log); teardown does the same. */
 
-/* A deadline of ms milliseconds, stretched by $LM_TEST_SLOWDOWN. */
-#define MS(ms) ((int)(ms)*lm_test_slowdown())
-
 /* An unbounded Nexmark source at 20,000 events a second: runs until stopped. */
 #define UNBOUNDED "'events.num' = '0', 'emit.rate' = '20000'"
 /* A bounded one: finishes within a second. */
 #define BOUNDED "'events.num' = '1000'"
 
-static lm_test_proc daemon_p; /* the laminard standalone of the test */
+static lm_test_proc daemon_p; /* the laminard standalone of the test (watched) */
 static int dport;             /* its API port */
 static char daemon_url[64];   /* http://127.0.0.1:<dport> */
 
 static void
 daemon_setup(void)
 {
-    snprintf(dir, sizeof(dir), "%s", lm_test_tmpdir());
-    ck_assert_msg(strcmp(dir, "/tmp") != 0, "cannot make a temporary directory: %s",
-                  strerror(errno));
-    memset(&daemon_p, 0, sizeof(daemon_p));
-    daemon_p.status = -1;
+    cp_setup(2000, NULL);
+    cp_watch(&daemon_p, "laminard", 1000);
     dport = lm_test_free_port();
     ck_assert_int_gt(dport, 0);
     snprintf(daemon_url, sizeof(daemon_url), "http://127.0.0.1:%d", dport);
 }
-
-/* Kills the daemon (if it runs) and removes the test's directory. */
-static void
-daemon_cleanup(void)
-{
-    lm_error err;
-
-    lm_test_proc_stop(&daemon_p, SIGKILL, MS(10000));
-    if (dir[0] != '\0') {
-        lm_storage_remove_tree(dir, &err);
-        dir[0] = '\0';
-    }
-}
-
-static void
-daemon_teardown(void)
-{
-    daemon_cleanup();
-}
-
-/* Fails the test with the message and the end of the daemon's log, after
- * cleaning up. */
-static void __attribute__((format(printf, 2, 3))) fail_at(int line, const char *fmt, ...)
-{
-    lm_report r = {.len = 0, .failed = true};
-    char msg[2400];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    lm_report_add(&r, "line %d: %s", line, msg);
-    if (daemon_p.log[0] != '\0') {
-        lm_report_add(&r, "\n(laminard: %s)", lm_test_proc_describe(&daemon_p));
-        lm_report_log_tail(&r, "laminard", daemon_p.log, 1000);
-    }
-    daemon_cleanup();
-    ck_abort_msg("%s", r.msg);
-}
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fail_at(__LINE__, __VA_ARGS__);                                                        \
-        }                                                                                          \
-    } while (0)
 
 /* Starts `laminard standalone` (4 slots, 2 loops, no metrics port) with
  * its data in <dir>/data and its output in <dir>/laminard.log, and waits
@@ -607,28 +558,17 @@ static void __attribute__((format(printf, 2, 3))) fail_at(int line, const char *
 static void
 start_daemon(void)
 {
-    char bin[512], log[700], data[700], portset[64];
-    char *argv[] = {(char *)lm_test_bin("laminard", bin, sizeof(bin)),
-                    "standalone",
-                    "--data-dir",
-                    data,
-                    "--set",
-                    portset,
-                    "--set",
-                    "metrics.enabled=false",
-                    "--set",
-                    "worker.slots=4",
-                    "--set",
-                    "runtime.loops=2",
-                    NULL};
+    char log[700], data[700], portset[64];
+    const char *args[] = {"standalone", "--data-dir", data, NULL};
+    const char *sets[] = {portset, "metrics.enabled=false", "worker.slots=4", "runtime.loops=2",
+                          NULL};
 
-    snprintf(log, sizeof(log), "%s/laminard.log", dir);
-    snprintf(data, sizeof(data), "%s/data", dir);
+    snprintf(log, sizeof(log), "%s/laminard.log", cp_dir());
+    snprintf(data, sizeof(data), "%s/data", cp_dir());
     for (int attempt = 1;; attempt++) {
         bool up;
         snprintf(portset, sizeof(portset), "api.port=%d", dport);
-        CHECK(lm_test_proc_start(&daemon_p, argv, log) == 0, "cannot start %s: %s", bin,
-              strerror(errno));
+        cp_laminard_start(&daemon_p, log, args, sets);
         up = lm_test_api_wait_up(dport, &daemon_p, MS(15000));
         if (up && !lm_test_proc_wait(&daemon_p, 0)) {
             break;
@@ -650,64 +590,37 @@ stop_daemon(void)
     int st = lm_test_proc_stop(&daemon_p, SIGTERM, MS(20000));
     CHECK(st == 0, "laminard standalone after SIGTERM: %s, want exit status 0",
           lm_test_proc_describe(&daemon_p));
-    daemon_cleanup();
+    cp_cleanup();
 }
 
 /* Runs `laminarctl --server <the daemon> ARGS...` (NULL-terminated) to its
  * end; free the result with run_free. */
 static run
-dctl(const char *first, ...)
+dctl(const char *server_url, ...)
 {
-    char *argv[32];
-    int argc = 0;
+    const char *failed;
     va_list ap;
     run r;
 
-    argv[argc++] = (char *)ctl_path();
-    argv[argc++] = "--server";
-    argv[argc++] = daemon_url;
-    argv[argc++] = (char *)first;
-    va_start(ap, first);
-    for (char *a; argc < 31 && (a = va_arg(ap, char *)) != NULL;) {
-        argv[argc++] = a;
-    }
+    va_start(ap, server_url);
+    failed = ctl_vrun(server_url, ap, &r);
     va_end(ap);
-    argv[argc] = NULL;
-    lm_test_run(argv, dir, MS(30000), &r);
-    CHECK(r.status >= 0 && r.out != NULL && r.err != NULL,
-          "laminarctl %s did not run to its end: %s", first, r.err != NULL ? r.err : "");
+    CHECK(failed == NULL, "%s", failed);
     return r;
 }
 
-#define DCTL(...) dctl(__VA_ARGS__, (char *)NULL)
-
-static const char *
-jstr(json_t *doc, const char *key)
-{
-    const char *s = json_string_value(json_object_get(doc, key));
-    return s != NULL ? s : "";
-}
-
-static long long
-jint(json_t *doc, const char *key)
-{
-    return (long long)json_integer_value(json_object_get(doc, key));
-}
+#define DCTL(...) dctl(daemon_url, __VA_ARGS__, (char *)NULL)
 
 /* GET /api/v1<fmt...>: the JSON of its 200 answer (json_decref it). */
 static json_t *__attribute__((format(printf, 1, 2))) api_get(const char *fmt, ...)
 {
-    char path[256], problem[400] = "";
-    int status;
+    char path[256];
     va_list ap;
-    json_t *doc;
 
     va_start(ap, fmt);
     vsnprintf(path, sizeof(path), fmt, ap);
     va_end(ap);
-    doc = lm_test_api_get(dport, path, &status, problem, sizeof(problem));
-    CHECK(doc != NULL, "GET /api/v1%s: status %d, want 200 with JSON: %s", path, status, problem);
-    return doc;
+    return cp_get(dport, path);
 }
 
 /* Waits up to 20 s for the job's state; returns GET /jobs/<job> then
@@ -728,15 +641,14 @@ static const char *
 nexmark_file(const char *q, const char *name, const char *events, char *path, size_t cap)
 {
     lm_report rep = {.len = 0, .failed = false};
-    char out[700];
+    char sub[300], out[700];
     char *sql;
     FILE *f;
 
-    snprintf(out, sizeof(out), "%s/%s-out", dir, name);
-    CHECK(mkdir(out, 0755) == 0, "mkdir %s: %s", out, strerror(errno));
-    sql = lm_test_nexmark_sql(q, out, events, &rep);
+    snprintf(sub, sizeof(sub), "%s-out", name);
+    sql = lm_test_nexmark_sql(q, cp_make_dir(sub, out, sizeof(out)), events, &rep);
     CHECK(sql != NULL, "%s", rep.msg);
-    snprintf(path, cap, "%s/%s.sql", dir, name);
+    snprintf(path, cap, "%s/%s.sql", cp_dir(), name);
     f = fopen(path, "w");
     if (f != NULL) {
         fputs(sql, f);
@@ -765,8 +677,8 @@ submit(const char *file, const char *name, const char *parallelism, const char *
     doc = json_loads(r.out, 0, &jerr);
     run_free(&r);
     CHECK(doc != NULL, "laminarctl --json submit %s: not JSON: %s", name, jerr.text);
-    id = jint(doc, "id");
-    *job = jint(json_object_get(doc, "job"), "id");
+    id = cp_jint(doc, "id");
+    *job = cp_jint(json_object_get(doc, "job"), "id");
     json_decref(doc);
     CHECK(id > 0 && *job > 0, "laminarctl --json submit %s: no pipeline or job id", name);
     return id;
@@ -785,8 +697,8 @@ api_stop(long long id, const char *how, char *msg, size_t cap)
     snprintf(body, sizeof(body), "{\"stop\": \"%s\"}", how);
     lm_test_http_json("127.0.0.1", dport, "PATCH", path, body, &h);
     snprintf(msg, cap, "%s",
-             jstr(json_object_get(h.json, "error"), "message")[0] != '\0'
-                 ? jstr(json_object_get(h.json, "error"), "message")
+             cp_jstr(json_object_get(h.json, "error"), "message")[0] != '\0'
+                 ? cp_jstr(json_object_get(h.json, "error"), "message")
                  : (h.body != NULL ? h.body : h.problem));
     status = h.status;
     lm_test_http_free(&h);
@@ -842,8 +754,8 @@ START_TEST(test_cli_submit_request)
           "GET /pipelines after one submit: %zu pipelines, want 1",
           json_array_size(json_object_get(list, "pipelines")));
     p = json_array_get(json_object_get(list, "pipelines"), 0);
-    id = jint(p, "id");
-    job = jint(json_object_get(p, "job"), "id");
+    id = cp_jint(p, "id");
+    job = cp_jint(json_object_get(p, "job"), "id");
     json_decref(list);
     snprintf(want, sizeof(want), "pipeline %lld (hot items) submitted: job %lld created\n", id,
              job);
@@ -854,14 +766,14 @@ START_TEST(test_cli_submit_request)
     p = api_get("/pipelines/%lld", id);
     sql = lm_test_read_file(file, NULL);
     CHECK(sql != NULL, "cannot read %s", file);
-    CHECK(strcmp(jstr(p, "name"), "hot items") == 0 && jint(p, "parallelism") == 3 &&
-              jint(p, "checkpoint_interval_ms") == 90000,
+    CHECK(strcmp(cp_jstr(p, "name"), "hot items") == 0 && cp_jint(p, "parallelism") == 3 &&
+              cp_jint(p, "checkpoint_interval_ms") == 90000,
           "pipeline %lld stored with name '%s', parallelism %lld, checkpoint_interval_ms %lld; "
           "want 'hot items', 3, 90000",
-          id, jstr(p, "name"), jint(p, "parallelism"), jint(p, "checkpoint_interval_ms"));
-    CHECK(strcmp(jstr(p, "query"), sql) == 0,
+          id, cp_jstr(p, "name"), cp_jint(p, "parallelism"), cp_jint(p, "checkpoint_interval_ms"));
+    CHECK(strcmp(cp_jstr(p, "query"), sql) == 0,
           "pipeline %lld stored a query of %zu bytes, not the file's %zu bytes", id,
-          strlen(jstr(p, "query")), strlen(sql));
+          strlen(cp_jstr(p, "query")), strlen(sql));
     free(sql);
     json_decref(p);
 
@@ -910,24 +822,24 @@ START_TEST(test_cli_cancel)
 
     /* stopped, each the way it was asked */
     doc = wait_job(ja, "stopped");
-    CHECK(strcmp(jstr(doc, "reason"), "stopped by request (immediate)") == 0,
+    CHECK(strcmp(cp_jstr(doc, "reason"), "stopped by request (immediate)") == 0,
           "job %lld stopped with reason '%s', want 'stopped by request (immediate)'", ja,
-          jstr(doc, "reason"));
+          cp_jstr(doc, "reason"));
     json_decref(doc);
     doc = wait_job(jb, "stopped");
-    CHECK(strstr(jstr(doc, "reason"), "stopped by request (graceful) after savepoint") ==
-              jstr(doc, "reason"),
+    CHECK(strstr(cp_jstr(doc, "reason"), "stopped by request (graceful) after savepoint") ==
+              cp_jstr(doc, "reason"),
           "job %lld stopped with reason '%s', want 'stopped by request (graceful) after "
           "savepoint ...'",
-          jb, jstr(doc, "reason"));
+          jb, cp_jstr(doc, "reason"));
     json_decref(doc);
     doc = api_get("/pipelines/%lld", pa);
-    CHECK(strcmp(jstr(doc, "stop"), "immediate") == 0, "pipeline %lld: stop '%s', want immediate",
-          pa, jstr(doc, "stop"));
+    CHECK(strcmp(cp_jstr(doc, "stop"), "immediate") == 0,
+          "pipeline %lld: stop '%s', want immediate", pa, cp_jstr(doc, "stop"));
     json_decref(doc);
     doc = api_get("/pipelines/%lld", pb);
-    CHECK(strcmp(jstr(doc, "stop"), "graceful") == 0, "pipeline %lld: stop '%s', want graceful", pb,
-          jstr(doc, "stop"));
+    CHECK(strcmp(cp_jstr(doc, "stop"), "graceful") == 0, "pipeline %lld: stop '%s', want graceful",
+          pb, cp_jstr(doc, "stop"));
     json_decref(doc);
 
     /* again: refused, in the server's words */
@@ -1089,11 +1001,11 @@ START_TEST(test_cli_status)
         job = api_get("/jobs/%lld", jid);
         ops = json_object_get(job, "operators");
         nops = json_array_size(ops);
-        counted = nops >= 2 && strcmp(jstr(job, "state"), "running") == 0;
+        counted = nops >= 2 && strcmp(cp_jstr(job, "state"), "running") == 0;
         for (size_t i = 0; counted && i < nops; i++) {
             json_t *op = json_array_get(ops, i);
-            counted = (i == 0 || jint(op, "records_in") > 0) &&
-                      (i + 1 == nops || jint(op, "records_out") > 0);
+            counted = (i == 0 || cp_jint(op, "records_in") > 0) &&
+                      (i + 1 == nops || cp_jint(op, "records_out") > 0);
         }
         if (counted) {
             break;
@@ -1103,14 +1015,14 @@ START_TEST(test_cli_status)
             snprintf(want, sizeof(want), "%.390s", text != NULL ? text : "?");
             free(text);
             json_decref(job);
-            fail_at(__LINE__, "job %lld: not every operator counted records within 20 s: %s", jid,
-                    want);
+            cp_fail_at(NULL, __LINE__,
+                       "job %lld: not every operator counted records within 20 s: %s", jid, want);
         }
         json_decref(job);
         usleep(50000);
     }
-    CHECK(strstr(jstr(job, "placement"), "x2") != NULL,
-          "job %lld: placement '%s', want its 2 slots", jid, jstr(job, "placement"));
+    CHECK(strstr(cp_jstr(job, "placement"), "x2") != NULL,
+          "job %lld: placement '%s', want its 2 slots", jid, cp_jstr(job, "placement"));
 
     /* the fields */
     r = DCTL("status", id);
@@ -1126,7 +1038,7 @@ START_TEST(test_cli_status)
         snprintf(fields[5], sizeof(fields[5]), "job          %lld (version 1)", jid);
         snprintf(fields[6], sizeof(fields[6]), "state        running");
         snprintf(fields[7], sizeof(fields[7]), "restarts     0");
-        snprintf(fields[8], sizeof(fields[8]), "placement    %.250s", jstr(job, "placement"));
+        snprintf(fields[8], sizeof(fields[8]), "placement    %.250s", cp_jstr(job, "placement"));
         for (int i = 0; i < 9; i++) {
             CHECK(find_line(r.out, fields[i]) != NULL,
                   "laminarctl status %s: no line '%s' in its output:\n%s", id, fields[i], r.out);
@@ -1169,14 +1081,14 @@ START_TEST(test_cli_status)
                   id, i + 1, line, r.out);
             in = count_cell(cells[3]);
             out = count_cell(cells[4]);
-            CHECK(strcmp(cells[0], jstr(op, "id")) == 0 &&
-                      strcmp(cells[1], jstr(op, "kind")) == 0 && strcmp(cells[2], "2") == 0 &&
-                      in >= jint(op, "records_in") && out >= jint(op, "records_out") &&
+            CHECK(strcmp(cells[0], cp_jstr(op, "id")) == 0 &&
+                      strcmp(cells[1], cp_jstr(op, "kind")) == 0 && strcmp(cells[2], "2") == 0 &&
+                      in >= cp_jint(op, "records_in") && out >= cp_jint(op, "records_out") &&
                       (i == 0 || in > 0) && (i + 1 == nops || out > 0),
                   "laminarctl status %s: operator row '%s', want %s %s 2 with counts at least "
                   "%lld in, %lld out; its output:\n%s",
-                  id, line, jstr(op, "id"), jstr(op, "kind"), jint(op, "records_in"),
-                  jint(op, "records_out"), r.out);
+                  id, line, cp_jstr(op, "id"), cp_jstr(op, "kind"), cp_jint(op, "records_in"),
+                  cp_jint(op, "records_out"), r.out);
         }
         CHECK(!nth_line(r.out, (int)(first + 1 + nops), line, sizeof(line)),
               "laminarctl status %s: a line after the %zu operators: '%s'", id, nops, line);
@@ -1188,9 +1100,9 @@ START_TEST(test_cli_status)
     CHECK(r.status == 0, "laminarctl --json status %s: exit %d, stderr '%s'", id, r.status, r.err);
     doc = json_loads(r.out, 0, &jerr);
     CHECK(doc != NULL, "laminarctl --json status %s: not JSON (%s): %.300s", id, jerr.text, r.out);
-    CHECK(jint(doc, "id") == pid && strcmp(jstr(doc, "name"), "status-q1") == 0 &&
-              jint(json_object_get(doc, "job"), "id") == jid &&
-              strcmp(jstr(json_object_get(doc, "job"), "state"), "running") == 0 &&
+    CHECK(cp_jint(doc, "id") == pid && strcmp(cp_jstr(doc, "name"), "status-q1") == 0 &&
+              cp_jint(json_object_get(doc, "job"), "id") == jid &&
+              strcmp(cp_jstr(json_object_get(doc, "job"), "state"), "running") == 0 &&
               json_array_size(json_object_get(json_object_get(doc, "job"), "operators")) == nops,
           "laminarctl --json status %s: want pipeline %lld (status-q1) with job %lld running and "
           "its %zu operators: %.300s",
@@ -1226,7 +1138,7 @@ cli_suite(void)
 
     /* one laminard standalone per test */
     tc = tcase_create("daemon");
-    tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
+    tcase_add_checked_fixture(tc, daemon_setup, cp_cleanup);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_cli_submit_request);
     tcase_add_test(tc, test_cli_cancel);
