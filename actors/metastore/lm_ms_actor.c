@@ -841,37 +841,6 @@ fail_call(ms_state *st, lm_msg *m, int code, const char *fmt, ...)
     answer(st, m->src, &mc, 0, code, msg, NULL);
 }
 
-/* Whether a failed call means the connection to the database is gone. */
-static bool
-is_loss(ms_state *st, int code, const char *msg)
-{
-    static const char *const signs[] = {
-        "server closed the connection",
-        "no connection to the server",
-        "connection lost",
-        "could not send data",
-        "could not receive data",
-        "terminating connection",
-        "connection to server",
-        "lost synchronization",
-        "SSL SYSCALL error",
-        "SSL connection has been closed",
-    };
-
-    if (code == LM_ECLOSED) {
-        return true;
-    }
-    if (code != LM_EIO || st->ms == NULL || strcmp(lm_ms_backend(st->ms), "postgresql") != 0) {
-        return false;
-    }
-    for (size_t i = 0; i < sizeof(signs) / sizeof(signs[0]); i++) {
-        if (strstr(msg, signs[i]) != NULL) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Runs the call in m. Returns false when the store was lost on the way:
  * nothing was answered and the call must run again later; *committed
  * (in and out) tells whether its write is already done. */
@@ -930,7 +899,7 @@ run_call(ms_state *st, lm_msg *m, bool *committed)
         }
         code = LM_OK; /* busy: again */
     }
-    if (code != LM_OK && is_loss(st, code, err.msg)) {
+    if (code == LM_ECLOSED) { /* the connection is lost */
         snprintf(st->why, sizeof(st->why), "%s", err.msg);
         json_decref(args);
         json_decref(extra);
@@ -1073,7 +1042,7 @@ replay(ms_state *st)
         int64_t pid = st->orphans[st->norphans - 1];
         lm_error err;
         int rv = lm_ms_pipeline_delete(st->ms, pid, &err);
-        if (rv != LM_OK && is_loss(st, rv, err.msg)) {
+        if (rv == LM_ECLOSED) {
             snprintf(st->why, sizeof(st->why), "%s", err.msg);
             go_down(st, false);
             return;

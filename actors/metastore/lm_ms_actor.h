@@ -59,9 +59,9 @@
  * LM_EAGAIN (database busy) is tried up to three times.
  *
  * Connection loss: when a call fails because the connection to the
- * database is lost (LM_ECLOSED, or LM_EIO with a libpq message saying so),
- * the actor closes the handle and opens the URL again, first after 100 ms,
- * then doubling up to every 5 s. Meanwhile the failed request and every
+ * database is lost (the store's LM_ECLOSED, lm_metastore.h), the actor
+ * closes the handle and opens the URL again, first after 100 ms, then
+ * doubling up to every 5 s. Meanwhile the failed request and every
  * later one wait in a queue, in order; when the store is back they run in
  * that order. At most LM_MS_ACTOR_QUEUE_MAX requests wait; beyond that a
  * new one fails at once with LM_ECLOSED ("metadata store unavailable:

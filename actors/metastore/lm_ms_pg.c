@@ -52,7 +52,35 @@ pg_open(lm_ms *ms, const char *target, lm_error *err)
     return LM_OK;
 }
 
-/* Maps a failed result (or none) to a code and message. */
+/* Whether libpq's message says the connection broke, for a failure that
+ * carries no SQLSTATE of its own (libpq's own errors) while PQstatus may
+ * still read CONNECTION_OK. */
+static bool
+pg_lost_message(const char *msg)
+{
+    static const char *const signs[] = {
+        "server closed the connection",
+        "no connection to the server",
+        "connection lost",
+        "could not send data",
+        "could not receive data",
+        "terminating connection",
+        "connection to server",
+        "lost synchronization",
+        "SSL SYSCALL error",
+        "SSL connection has been closed",
+    };
+
+    for (size_t i = 0; i < sizeof(signs) / sizeof(signs[0]); i++) {
+        if (strstr(msg, signs[i]) != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Maps a failed result (or none) to a code and message: a lost
+ * connection is always LM_ECLOSED (lm_metastore.h). */
 static int
 pg_error(PGconn *conn, PGresult *res, lm_error *err)
 {
@@ -78,6 +106,9 @@ pg_error(PGconn *conn, PGresult *res, lm_error *err)
     }
     if (msg == NULL) {
         msg = PQerrorMessage(conn);
+    }
+    if (code == LM_EIO && pg_lost_message(msg)) {
+        code = LM_ECLOSED;
     }
     if (code == LM_ECLOSED) {
         snprintf(buf, sizeof(buf), "connection lost: %s", msg);
