@@ -301,14 +301,6 @@ write_file(const char *path, const char *text)
 
 /* Runs a SQL pipeline in this process at the plan's parallelism, or at
  * par (as `laminard run -p` does) when par > 0. */
-static void run_sql_at(const char *sql, uint32_t par);
-
-static void
-run_sql(const char *sql)
-{
-    run_sql_at(sql, 0);
-}
-
 static void
 run_sql_at(const char *sql, uint32_t par)
 {
@@ -352,18 +344,42 @@ parse_rows(char **lines, size_t n)
     return rows;
 }
 
+static void
+free_rows(json_t **rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_decref(rows[i]);
+    }
+    free(rows);
+}
+
+/* Runs the pipeline fmt (every %s is dir) at par (0: the plan's) with
+ * quiet logs; returns the lines its sink wrote under dir/out (*n of them). */
+static char **
+run_to_lines(const char *fmt, const char *dir, uint32_t par, size_t *n)
+{
+    lm_log_opts lo = {LM_LOG_ERROR, LM_LOG_TEXT, false, true, NULL};
+    char outdir[600];
+
+    lm_log_configure(&lo, NULL);
+    char *sql = sql_with_dir(fmt, dir);
+    run_sql_at(sql, par);
+    free(sql);
+    snprintf(outdir, sizeof(outdir), "%s/out", dir);
+    char **lines = lm_test_read_lines(outdir, n);
+    ck_assert(lines != NULL);
+    return lines;
+}
+
 /* Tumbling windows over JSON-lines files: a filter, sum and count per
  * customer and window, HAVING, into a file sink. */
 START_TEST(test_sql_file_pipeline_windows)
 {
-    lm_log_opts lo = {LM_LOG_ERROR, LM_LOG_TEXT, false, true, NULL};
-    char in[600], outdir[600];
+    char in[600];
     const char *dir = lm_test_tmpdir();
     lm_error err;
 
-    lm_log_configure(&lo, NULL);
     snprintf(in, sizeof(in), "%s/in", dir);
-    snprintf(outdir, sizeof(outdir), "%s/out", dir);
     ck_assert_int_eq(mkdir(in, 0755), 0);
     char path[700];
     snprintf(path, sizeof(path), "%s/orders.jsonl", in);
@@ -376,7 +392,8 @@ START_TEST(test_sql_file_pipeline_windows)
                "{\"id\":6,\"customer\":\"ann\",\"amount\":1,\"ts\":\"2024-01-01 00:00:12\"}\n"
                "{\"id\":7,\"customer\":\"ann\",\"amount\":2,\"ts\":\"2024-01-01 00:00:13\"}\n"
                "{\"id\":8,\"customer\":\"bob\",\"amount\":3,\"ts\":\"2024-01-01 00:00:14\"}\n");
-    char *sql = sql_with_dir(
+    size_t n;
+    char **lines = run_to_lines(
         "CREATE TABLE orders (id BIGINT, customer VARCHAR, amount DOUBLE, ts TIMESTAMP(3),\n"
         "  WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)\n"
         "  WITH ('connector' = 'filesystem', 'path' = '%s/in', 'format' = 'json');\n"
@@ -388,13 +405,7 @@ START_TEST(test_sql_file_pipeline_windows)
         "WHERE amount > 1\n"
         "GROUP BY customer, window_start, window_end\n"
         "HAVING COUNT(*) >= 2;\n",
-        dir);
-    run_sql(sql);
-    free(sql);
-
-    size_t n;
-    char **lines = lm_test_read_lines(outdir, &n);
-    ck_assert(lines != NULL);
+        dir, 0, &n);
     json_t **rows = parse_rows(lines, n);
     /* window [0, 10): ann 5.5 + 4.5 (2 rows); bob has one row above 1; cy one.
      * window [10, 20): ann 1 is not > 1, so ann has one; bob one. */
@@ -405,10 +416,7 @@ START_TEST(test_sql_file_pipeline_windows)
               json_integer_value(json_object_get(ann, "total")) == 10);
     ck_assert_int_eq(json_integer_value(json_object_get(ann, "n")), 2);
     ck_assert_str_eq(json_string_value(json_object_get(ann, "wend")), "2024-01-01 00:00:10.000000");
-    for (size_t i = 0; i < n; i++) {
-        json_decref(rows[i]);
-    }
-    free(rows);
+    free_rows(rows, n);
     lm_test_free_lines(lines, n);
     lm_storage_remove_tree(dir, &err);
 }
@@ -419,15 +427,12 @@ END_TEST
  * query gives. */
 START_TEST(test_sql_file_pipeline_updating)
 {
-    lm_log_opts lo = {LM_LOG_ERROR, LM_LOG_TEXT, false, true, NULL};
-    char orders[600], customers[600], outdir[600], path[700];
+    char orders[600], customers[600], path[700];
     const char *dir = lm_test_tmpdir();
     lm_error err;
 
-    lm_log_configure(&lo, NULL);
     snprintf(orders, sizeof(orders), "%s/orders", dir);
     snprintf(customers, sizeof(customers), "%s/customers", dir);
-    snprintf(outdir, sizeof(outdir), "%s/out", dir);
     ck_assert_int_eq(mkdir(orders, 0755), 0);
     ck_assert_int_eq(mkdir(customers, 0755), 0);
     snprintf(path, sizeof(path), "%s/o.jsonl", orders);
@@ -438,7 +443,8 @@ START_TEST(test_sql_file_pipeline_updating)
     snprintf(path, sizeof(path), "%s/c.jsonl", customers);
     write_file(path, "{\"id\":10,\"name\":\"Anna\"}\n"
                      "{\"id\":11,\"name\":\"Bert\"}\n");
-    char *sql = sql_with_dir(
+    size_t n, nfinal;
+    char **lines = run_to_lines(
         "CREATE TABLE orders (id BIGINT, cust BIGINT, amount BIGINT)\n"
         "  WITH ('connector' = 'filesystem', 'path' = '%s/orders', 'format' = 'json');\n"
         "CREATE TABLE customers (id BIGINT, name VARCHAR)\n"
@@ -453,14 +459,9 @@ START_TEST(test_sql_file_pipeline_updating)
         "  FROM orders o LEFT JOIN customers c ON o.cust = c.id\n"
         "  WHERE c.name IS NULL OR c.name LIKE 'A%%' OR c.name LIKE 'B%%') x\n"
         "GROUP BY who, size;\n",
-        dir);
-    run_sql(sql);
-    free(sql);
-
-    size_t n, nfinal;
-    char **lines = lm_test_read_lines(outdir, &n), ** final = NULL;
+        dir, 0, &n);
+    char **final = NULL;
     lm_report r = {.len = 0, .failed = false};
-    ck_assert(lines != NULL);
     ck_assert_msg(lm_test_apply_retractions(lines, n, &final, &nfinal, "updating", &r), "%s",
                   r.msg);
     json_t **rows = parse_rows(final, nfinal);
@@ -488,10 +489,7 @@ START_TEST(test_sql_file_pipeline_updating)
         }
     }
     ck_assert_int_eq(seen, 15);
-    for (size_t i = 0; i < nfinal; i++) {
-        json_decref(rows[i]);
-    }
-    free(rows);
+    free_rows(rows, nfinal);
     free(final);
     lm_test_free_lines(lines, n);
     lm_storage_remove_tree(dir, &err);
@@ -501,14 +499,11 @@ END_TEST
 /* UNION ALL of two queries over one source, into one sink. */
 START_TEST(test_sql_union_all)
 {
-    lm_log_opts lo = {LM_LOG_ERROR, LM_LOG_TEXT, false, true, NULL};
     const char *dir = lm_test_tmpdir();
-    char outdir[600];
     lm_error err;
+    size_t n;
 
-    lm_log_configure(&lo, NULL);
-    snprintf(outdir, sizeof(outdir), "%s/out", dir);
-    char *sql = sql_with_dir(
+    char **lines = run_to_lines(
         "CREATE TABLE t (counter BIGINT, ts TIMESTAMP) WITH ('connector' = 'impulse',\n"
         "  'count' = '10');\n"
         "CREATE TABLE out (n BIGINT, tag VARCHAR)\n"
@@ -517,12 +512,7 @@ START_TEST(test_sql_union_all)
         "SELECT counter, 'low' AS tag FROM t WHERE counter < 3\n"
         "UNION ALL\n"
         "SELECT counter * 100, 'high' FROM t WHERE counter >= 8;\n",
-        dir);
-    run_sql(sql);
-    free(sql);
-    size_t n;
-    char **lines = lm_test_read_lines(outdir, &n);
-    ck_assert(lines != NULL);
+        dir, 0, &n);
     static const char *const want[] = {
         "{\"n\":0,\"tag\":\"low\"}",    "{\"n\":1,\"tag\":\"low\"}",    "{\"n\":2,\"tag\":\"low\"}",
         "{\"n\":800,\"tag\":\"high\"}", "{\"n\":900,\"tag\":\"high\"}",
@@ -541,14 +531,11 @@ END_TEST
  * runs at: exact at -p 3, not one partial result per subtask. */
 START_TEST(test_sql_global_results_at_any_parallelism)
 {
-    lm_log_opts lo = {LM_LOG_ERROR, LM_LOG_TEXT, false, true, NULL};
     const char *dir = lm_test_tmpdir();
-    char outdir[600];
     lm_error err;
+    size_t n;
 
-    lm_log_configure(&lo, NULL);
-    snprintf(outdir, sizeof(outdir), "%s/out", dir);
-    char *sql = sql_with_dir(
+    char **lines = run_to_lines(
         "CREATE TABLE t (counter BIGINT, ts TIMESTAMP, WATERMARK FOR ts AS ts)\n"
         "  WITH ('connector' = 'impulse', 'count' = '1000', 'interval_us' = '10000');\n"
         "CREATE TABLE out (n BIGINT, s BIGINT, wend TIMESTAMP)\n"
@@ -556,12 +543,7 @@ START_TEST(test_sql_global_results_at_any_parallelism)
         "INSERT INTO out SELECT count(*), sum(counter), window_end\n"
         "FROM TABLE(SESSION(TABLE t, DESCRIPTOR(ts), INTERVAL '1' SECOND))\n"
         "GROUP BY window_start, window_end;\n",
-        dir);
-    run_sql_at(sql, 3);
-    free(sql);
-    size_t n;
-    char **lines = lm_test_read_lines(outdir, &n);
-    ck_assert(lines != NULL);
+        dir, 3, &n);
     ck_assert_int_eq(n, 1); /* one session: events every 10 ms */
     ck_assert_str_eq(lines[0], "{\"n\":1000,\"s\":499500,\"wend\":\"1970-01-01 00:00:10.990000\"}");
     lm_test_free_lines(lines, n);
