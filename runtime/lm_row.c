@@ -35,6 +35,73 @@ get4(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* The bytes value (c, r) of b takes encoded, its tag included. */
+static inline size_t
+value_size(const lm_batch *b, uint32_t c, lm_type t, uint32_t r)
+{
+    if (lm_batch_is_null(b, c, r)) {
+        return 1;
+    }
+    if (t == LM_TYPE_BOOL) {
+        return 2;
+    }
+    if (lm_type_is_varwidth(t)) {
+        const int32_t *off = b->cols[c].values;
+        return 5 + (size_t)(off[r + 1] - off[r]);
+    }
+    return 9;
+}
+
+/* Writes value (c, r) of b at w (value_size bytes); returns the end. */
+static inline uint8_t *
+value_put(uint8_t *w, const lm_batch *b, uint32_t c, lm_type t, uint32_t r)
+{
+    const lm_column *col = &b->cols[c];
+
+    if (lm_batch_is_null(b, c, r)) {
+        *w++ = 0;
+        return w;
+    }
+    *w++ = 1;
+    switch (t) {
+    case LM_TYPE_BOOL: *w++ = ((const uint8_t *)col->values)[r]; break;
+    case LM_TYPE_FLOAT64: {
+        double d = ((const double *)col->values)[r];
+        uint64_t bits;
+        if (d == 0.0) {
+            d = 0.0; /* -0.0 and 0.0 are one key */
+        }
+        if (isnan(d)) {
+            d = NAN;
+        }
+        memcpy(&bits, &d, 8);
+        store8(w, bits);
+        w += 8;
+        break;
+    }
+    case LM_TYPE_UTF8:
+    case LM_TYPE_BINARY: {
+        const int32_t *off = col->values;
+        uint32_t len = (uint32_t)(off[r + 1] - off[r]);
+        w[0] = (uint8_t)len;
+        w[1] = (uint8_t)(len >> 8);
+        w[2] = (uint8_t)(len >> 16);
+        w[3] = (uint8_t)(len >> 24);
+        w += 4;
+        if (len > 0) {
+            memcpy(w, col->data + off[r], len);
+            w += len;
+        }
+        break;
+    }
+    default:
+        store8(w, (uint64_t)((const int64_t *)col->values)[r]);
+        w += 8;
+        break;
+    }
+    return w;
+}
+
 int
 lm_row_encode(const lm_batch *b, const uint32_t *cols, uint32_t n, uint32_t r, lm_buf *out,
               bool *has_null)
@@ -45,18 +112,7 @@ lm_row_encode(const lm_batch *b, const uint32_t *cols, uint32_t n, uint32_t r, l
 
     /* the size first, so that the bytes go in with one reservation */
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t c = cols[i];
-        lm_type t = b->schema->fields[c].type;
-        if (lm_batch_is_null(b, c, r)) {
-            need += 1;
-        } else if (t == LM_TYPE_BOOL) {
-            need += 2;
-        } else if (lm_type_is_varwidth(t)) {
-            const int32_t *off = b->cols[c].values;
-            need += 5 + (size_t)(off[r + 1] - off[r]);
-        } else {
-            need += 9;
-        }
+        need += value_size(b, cols[i], b->schema->fields[cols[i]].type, r);
     }
     if (lm_buf_reserve(out, need) != LM_OK) {
         return LM_ENOMEM;
@@ -64,54 +120,67 @@ lm_row_encode(const lm_batch *b, const uint32_t *cols, uint32_t n, uint32_t r, l
     w = (uint8_t *)out->p + out->len;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t c = cols[i];
-        const lm_column *col = &b->cols[c];
-        if (lm_batch_is_null(b, c, r)) {
-            any_null = true;
-            *w++ = 0;
-            continue;
-        }
-        *w++ = 1;
-        switch (b->schema->fields[c].type) {
-        case LM_TYPE_BOOL: *w++ = ((const uint8_t *)col->values)[r]; break;
-        case LM_TYPE_FLOAT64: {
-            double d = ((const double *)col->values)[r];
-            uint64_t bits;
-            if (d == 0.0) {
-                d = 0.0; /* -0.0 and 0.0 are one key */
-            }
-            if (isnan(d)) {
-                d = NAN;
-            }
-            memcpy(&bits, &d, 8);
-            store8(w, bits);
-            w += 8;
-            break;
-        }
-        case LM_TYPE_UTF8:
-        case LM_TYPE_BINARY: {
-            const int32_t *off = col->values;
-            uint32_t len = (uint32_t)(off[r + 1] - off[r]);
-            w[0] = (uint8_t)len;
-            w[1] = (uint8_t)(len >> 8);
-            w[2] = (uint8_t)(len >> 16);
-            w[3] = (uint8_t)(len >> 24);
-            w += 4;
-            if (len > 0) {
-                memcpy(w, col->data + off[r], len);
-                w += len;
-            }
-            break;
-        }
-        default:
-            store8(w, (uint64_t)((const int64_t *)col->values)[r]);
-            w += 8;
-            break;
-        }
+        any_null |= lm_batch_is_null(b, c, r);
+        w = value_put(w, b, c, b->schema->fields[c].type, r);
     }
     out->len += need;
     if (has_null != NULL) {
         *has_null = any_null;
     }
+    return LM_OK;
+}
+
+int
+lm_row_encode_rows(const lm_batch *b, const uint32_t *cols, uint32_t n, uint32_t *off,
+                   uint8_t *has_null, lm_buf *out)
+{
+    uint32_t nrows = b->nrows;
+    uint64_t total = 0;
+    uint8_t *base;
+
+    /* Column by column (each column's buffers are read in order): the
+     * lengths into off[r + 1], then the starts, then the bytes, with
+     * off[r] as row r's write cursor, which ends at row r + 1's start. */
+    memset(off, 0, sizeof(uint32_t) * ((size_t)nrows + 1));
+    if (has_null != NULL) {
+        memset(has_null, 0, nrows);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t c = cols[i];
+        lm_type t = b->schema->fields[c].type;
+        for (uint32_t r = 0; r < nrows; r++) {
+            off[r + 1] += (uint32_t)value_size(b, c, t, r);
+        }
+        if (has_null != NULL && b->cols[c].validity != NULL) {
+            for (uint32_t r = 0; r < nrows; r++) {
+                has_null[r] |= lm_batch_is_null(b, c, r);
+            }
+        }
+    }
+    for (uint32_t r = 0; r < nrows; r++) {
+        total += off[r + 1];
+        if (total > UINT32_MAX) {
+            return LM_ETOOBIG;
+        }
+        off[r + 1] = (uint32_t)total;
+    }
+    out->len = 0;
+    if (lm_buf_reserve(out, total + 1) != LM_OK) {
+        return LM_ENOMEM;
+    }
+    base = (uint8_t *)out->p;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t c = cols[i];
+        lm_type t = b->schema->fields[c].type;
+        for (uint32_t r = 0; r < nrows; r++) {
+            off[r] = (uint32_t)(value_put(base + off[r], b, c, t, r) - base);
+        }
+    }
+    for (uint32_t r = nrows; r > 0; r--) {
+        off[r] = off[r - 1];
+    }
+    off[0] = 0;
+    out->len = total;
     return LM_OK;
 }
 

@@ -27,6 +27,15 @@
 int lm_row_encode(const lm_batch *b, const uint32_t *cols, uint32_t n, uint32_t r, lm_buf *out,
                   bool *has_null);
 
+/* Encodes columns cols[0..n) of every row of b, as lm_row_encode would
+ * row by row, but column by column, into out (replacing its contents):
+ * row r's bytes are out->p[off[r] .. off[r + 1]) (off has b->nrows + 1
+ * entries). has_null (may be NULL; b->nrows entries) gets 1 for the rows
+ * with a null among those columns, else 0. LM_OK, LM_ENOMEM, LM_ETOOBIG
+ * (past 4 GiB). For keys of a whole batch (a join's). */
+int lm_row_encode_rows(const lm_batch *b, const uint32_t *cols, uint32_t n, uint32_t *off,
+                       uint8_t *has_null, lm_buf *out);
+
 /* Appends every column of row r of b to out. */
 int lm_row_encode_all(const lm_batch *b, uint32_t r, lm_buf *out);
 

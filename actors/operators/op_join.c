@@ -1172,11 +1172,9 @@ typedef struct join_state {
     lm_expr_ctx *ctx;  /* evaluation scratch */
     lm_error err;      /* details of the last failure */
 
-    /* per batch: keys (encoded column by column) and row facts */
-    uint8_t *kb; /* key bytes */
-    uint32_t kbcap;
-    uint32_t *koff;   /* row r's key: kb[koff[r], koff[r + 1]) */
-    uint32_t *kpos;   /* write cursors */
+    /* per batch: keys (lm_row_encode_rows) and row facts */
+    lm_buf kb;        /* key bytes */
+    uint32_t *koff;   /* row r's key: kb.p[koff[r], koff[r + 1]) */
     uint64_t *kh;     /* key hashes */
     uint8_t *kst;     /* ROW_* */
     int64_t *t0;      /* join: time (INT64_MAX: none); interval: left lower bound, right
@@ -1224,9 +1222,8 @@ join_close(lm_op *op)
     km_fini(&j->km[0]);
     km_fini(&j->km[1]);
     lm_expr_ctx_free(j->ctx);
-    free(j->kb);
+    lm_buf_fini(&j->kb);
     free(j->koff);
-    free(j->kpos);
     free(j->kh);
     free(j->kst);
     free(j->t0);
@@ -1428,6 +1425,7 @@ join_open(lm_op *op)
     j->ident = true;
     lm_buf_init(&j->rowbuf);
     lm_buf_init(&j->tkey);
+    lm_buf_init(&j->kb);
     lm_buf_init(&j->vbuf);
     if ((rv = lm_expr_ctx_new(&j->ctx)) != LM_OK || (rv = ix_init(&j->ix[0])) != LM_OK ||
         (rv = ix_init(&j->ix[1])) != LM_OK || (rv = km_init(&j->km[0])) != LM_OK ||
@@ -1502,120 +1500,27 @@ join_barrier(lm_op *op, uint64_t epoch)
 
 /* --- per-batch preparation ------------------------------------------------ */
 
-static inline uint32_t
-fixed_width(lm_type t)
+/* Row r's join key (of the batch being prepared). */
+static inline const uint8_t *
+key_of(const join_state *j, uint32_t r)
 {
-    return t == LM_TYPE_BOOL ? 1 : 8;
+    return (const uint8_t *)j->kb.p + j->koff[r];
 }
 
-/* Encodes the join keys of every row of b column by column into j->kb
- * (the canonical form of lm_row_encode), hashes them, and marks rows with
- * a null key ROW_NULLKEY. */
+/* Encodes the join keys of every row of b (lm_row's canonical form) into
+ * j->kb, hashes them, and marks rows with a null key ROW_NULLKEY (the
+ * others ROW_OK). */
 static int
 encode_keys(join_state *j, const side_spec *sd, const lm_batch *b)
 {
-    uint32_t n = b->nrows;
-    uint64_t total = 0;
+    int rv;
 
-    memset(j->kst, ROW_OK, n);
-    for (uint32_t r = 0; r <= n; r++) {
-        j->koff[r] = 0;
+    _Static_assert(ROW_OK == 0 && ROW_NULLKEY == 1, "lm_row_encode_rows writes 0 or 1");
+    if ((rv = lm_row_encode_rows(b, sd->keys, sd->nkeys, j->koff, j->kst, &j->kb)) != LM_OK) {
+        return rv;
     }
-    /* Lengths. */
-    for (uint32_t k = 0; k < sd->nkeys; k++) {
-        uint32_t c = sd->keys[k];
-        const lm_column *col = &b->cols[c];
-        lm_type t = b->schema->fields[c].type;
-        uint32_t *len = j->koff + 1;
-        if (lm_type_is_varwidth(t)) {
-            const int32_t *off = col->values;
-            for (uint32_t r = 0; r < n; r++) {
-                len[r] += 5 + (uint32_t)(off[r + 1] - off[r]);
-            }
-        } else {
-            uint32_t w = 1 + fixed_width(t);
-            for (uint32_t r = 0; r < n; r++) {
-                len[r] += w;
-            }
-        }
-        if (col->validity != NULL) {
-            for (uint32_t r = 0; r < n; r++) {
-                if (lm_batch_is_null(b, c, r)) {
-                    len[r] -= lm_type_is_varwidth(t)
-                                  ? 4 + (uint32_t)(((const int32_t *)col->values)[r + 1] -
-                                                   ((const int32_t *)col->values)[r])
-                                  : fixed_width(t);
-                    j->kst[r] = ROW_NULLKEY;
-                }
-            }
-        }
-    }
-    for (uint32_t r = 0; r < n; r++) {
-        total += j->koff[r + 1];
-        if (total > UINT32_MAX / 2) {
-            return LM_ETOOBIG;
-        }
-        j->koff[r + 1] = (uint32_t)total;
-        j->kpos[r] = j->koff[r];
-    }
-    if (ENSURE(j->kb, j->kbcap, total + 1) != LM_OK) {
-        return LM_ENOMEM;
-    }
-    /* Values. */
-    for (uint32_t k = 0; k < sd->nkeys; k++) {
-        uint32_t c = sd->keys[k];
-        const lm_column *col = &b->cols[c];
-        lm_type t = b->schema->fields[c].type;
-        for (uint32_t r = 0; r < n; r++) {
-            uint8_t *p = j->kb + j->kpos[r];
-            if (col->validity != NULL && lm_batch_is_null(b, c, r)) {
-                *p = 0;
-                j->kpos[r]++;
-                continue;
-            }
-            *p++ = 1;
-            switch (t) {
-            case LM_TYPE_BOOL:
-                *p = ((const uint8_t *)col->values)[r];
-                j->kpos[r] += 2;
-                break;
-            case LM_TYPE_FLOAT64: {
-                double d = ((const double *)col->values)[r];
-                uint64_t bits;
-                if (d == 0.0) {
-                    d = 0.0;
-                }
-                if (isnan(d)) {
-                    d = NAN;
-                }
-                memcpy(&bits, &d, 8);
-                put_le64(p, bits);
-                j->kpos[r] += 9;
-                break;
-            }
-            case LM_TYPE_UTF8:
-            case LM_TYPE_BINARY: {
-                const int32_t *off = col->values;
-                uint32_t len = (uint32_t)(off[r + 1] - off[r]);
-                p[0] = (uint8_t)len;
-                p[1] = (uint8_t)(len >> 8);
-                p[2] = (uint8_t)(len >> 16);
-                p[3] = (uint8_t)(len >> 24);
-                if (len > 0) {
-                    memcpy(p + 4, col->data + off[r], len);
-                }
-                j->kpos[r] += 5 + len;
-                break;
-            }
-            default:
-                put_le64(p, (uint64_t)((const int64_t *)col->values)[r]);
-                j->kpos[r] += 9;
-                break;
-            }
-        }
-    }
-    for (uint32_t r = 0; r < n; r++) {
-        j->kh[r] = XXH3_64bits(j->kb + j->koff[r], j->koff[r + 1] - j->koff[r]);
+    for (uint32_t r = 0; r < b->nrows; r++) {
+        j->kh[r] = XXH3_64bits(key_of(j, r), j->koff[r + 1] - j->koff[r]);
     }
     return LM_OK;
 }
@@ -1642,7 +1547,6 @@ batch_prep(lm_op *op, join_state *j, uint32_t port, const lm_batch *b)
         }                                                                                          \
         (arr) = np_;                                                                               \
     } while (0)
-        RESIZE(j->kpos);
         RESIZE(j->kh);
         RESIZE(j->kst);
         RESIZE(j->t0);
@@ -1982,7 +1886,7 @@ probe_row(lm_op *op, join_state *j, uint32_t port, uint32_t r, uint32_t *ncand)
     const join_spec *s = op->spec;
     uint32_t o = 1 - port, skip = s->left_outer && o == 0 ? COUNT_LEN : 0;
     const jindex *ix = &j->ix[o];
-    const uint8_t *jk = j->kb + j->koff[r];
+    const uint8_t *jk = key_of(j, r);
     uint32_t klen = j->koff[r + 1] - j->koff[r];
     uint32_t g = ix_find(ix, j->kh[r], jk, klen);
     int rv;
@@ -2021,7 +1925,7 @@ store_row(lm_op *op, join_state *j, uint32_t port, const lm_batch *b, uint32_t r
 {
     const join_spec *s = op->spec;
     const side_spec *sd = &s->side[port];
-    const uint8_t *jk = j->kb + j->koff[r];
+    const uint8_t *jk = key_of(j, r);
     uint32_t klen = j->koff[r + 1] - j->koff[r];
     uint64_t seq = j->next_seq++;
     int rv;
@@ -2054,7 +1958,7 @@ irow_store(lm_op *op, join_state *j, uint32_t port, const lm_batch *b, uint32_t 
            int64_t a, int64_t bb)
 {
     const side_spec *sd = &((const join_spec *)op->spec)->side[port];
-    const uint8_t *jk = j->kb + j->koff[r];
+    const uint8_t *jk = key_of(j, r);
     uint32_t klen = j->koff[r + 1] - j->koff[r];
     lm_table *t = j->tab[port];
     uint64_t seq = lm_table_next_seq(t), prev, got;
@@ -2117,7 +2021,7 @@ irow_probe(lm_op *op, join_state *j, uint32_t port, uint32_t r, uint32_t *ncand)
 {
     uint32_t o = 1 - port;
     lm_table *t = j->tab[o];
-    const uint8_t *jk = j->kb + j->koff[r];
+    const uint8_t *jk = key_of(j, r);
     uint32_t klen = j->koff[r + 1] - j->koff[r];
     uint64_t first = lm_table_first_seq(t), seq;
     bool found;
@@ -2204,7 +2108,7 @@ unindex_visit(void *arg, const void *key, uint32_t klen, int64_t ts, void *val, 
 static int
 left_count_add(lm_op *op, join_state *j, uint32_t r, uint32_t c, int delta, uint64_t *old)
 {
-    const uint8_t *jk = j->kb + j->koff[r];
+    const uint8_t *jk = key_of(j, r);
     uint32_t klen = j->koff[r + 1] - j->koff[r];
     const void *v;
     uint32_t vlen;
@@ -2264,7 +2168,7 @@ remove_row(lm_op *op, join_state *j, uint32_t port, const lm_batch *b, uint32_t 
     const join_spec *s = op->spec;
     const side_spec *sd = &s->side[port];
     uint32_t skip = s->left_outer && port == 0 ? COUNT_LEN : 0;
-    const uint8_t *jk = j->kb + j->koff[r];
+    const uint8_t *jk = key_of(j, r);
     uint32_t klen = j->koff[r + 1] - j->koff[r];
     jindex *ix = &j->ix[port];
     uint32_t g = ix_find(ix, j->kh[r], jk, klen);

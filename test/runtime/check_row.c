@@ -436,6 +436,47 @@ START_TEST(test_row_keys_of_some_columns)
 }
 END_TEST
 
+/* A whole batch's keys at once: row for row the bytes of lm_row_encode,
+ * with the rows that have a null among them marked. */
+START_TEST(test_row_encode_rows_matches_row_by_row)
+{
+    static const uint32_t keys[][NF] = {{F_S, F_I, F_F}, {F_B, F_TS, F_BIN, F_NAME}, {F_ID}};
+    static const uint32_t nkeys[] = {3, 4, 1};
+    lm_batch *b = sample_batch();
+    uint32_t off[NROWS + 1];
+    uint8_t has_null[NROWS];
+    lm_buf all, one;
+
+    lm_buf_init(&all);
+    lm_buf_init(&one);
+    for (size_t k = 0; k < sizeof(nkeys) / sizeof(nkeys[0]); k++) {
+        ck_assert_int_eq(lm_row_encode_rows(b, keys[k], nkeys[k], off, has_null, &all), LM_OK);
+        ck_assert_uint_eq(off[0], 0);
+        ck_assert_uint_eq(off[NROWS], all.len);
+        for (uint32_t r = 0; r < NROWS; r++) {
+            bool null;
+            one.len = 0;
+            ck_assert_int_eq(lm_row_encode(b, keys[k], nkeys[k], r, &one, &null), LM_OK);
+            ck_assert_msg(off[r + 1] - off[r] == one.len, "key %zu row %u: %u bytes, want %zu", k,
+                          r, off[r + 1] - off[r], one.len);
+            ck_assert_msg(memcmp(all.p + off[r], one.p, one.len) == 0,
+                          "key %zu row %u: bytes differ", k, r);
+            ck_assert_int_eq(has_null[r], null);
+        }
+    }
+    /* without null flags, and an empty batch */
+    ck_assert_int_eq(lm_row_encode_rows(b, keys[0], nkeys[0], off, NULL, &all), LM_OK);
+    ck_assert_uint_eq(off[NROWS], all.len);
+    lm_batch_clear(b);
+    ck_assert_int_eq(lm_row_encode_rows(b, keys[0], nkeys[0], off, has_null, &all), LM_OK);
+    ck_assert_uint_eq(off[0], 0);
+    ck_assert_uint_eq(all.len, 0);
+    lm_buf_fini(&all);
+    lm_buf_fini(&one);
+    lm_batch_free(b);
+}
+END_TEST
+
 /* Column-wise: many rows decoded one after another into reserved rows,
  * committed at once; then the same bytes read through lm_row_skip. */
 START_TEST(test_row_decode_and_skip_row_after_row)
@@ -646,6 +687,7 @@ row_suite(void)
     tcase_add_test(tc, test_row_encoding_is_the_documented_bytes);
     tcase_add_test(tc, test_row_floats_are_canonical);
     tcase_add_test(tc, test_row_keys_of_some_columns);
+    tcase_add_test(tc, test_row_encode_rows_matches_row_by_row);
     tcase_add_test(tc, test_row_decode_and_skip_row_after_row);
     tcase_add_test(tc, test_row_truncated_input_is_eproto_at_every_cut);
     tcase_add_test(tc, test_row_rejects_bad_bytes);
