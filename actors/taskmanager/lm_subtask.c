@@ -318,7 +318,6 @@ flush_builders(lm_subtask *st)
     return LM_OK;
 }
 
-/* Routes a batch of the tail to the outputs. Consumes b. */
 /* Makes the shuffle scratch hold rows rows and chans channels. */
 static int
 shuffle_room(lm_subtask *st, uint32_t rows, uint32_t chans)
@@ -347,6 +346,7 @@ shuffle_room(lm_subtask *st, uint32_t rows, uint32_t chans)
     return LM_OK;
 }
 
+/* Routes a batch of the tail to the outputs. Consumes b. */
 static int
 route(lm_subtask *st, lm_batch *b)
 {
