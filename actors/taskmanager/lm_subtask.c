@@ -776,8 +776,9 @@ maybe_aligned(lm_subtask *st)
 static int
 send_stats(lm_subtask *st, lm_addr dst, lm_str job, uint64_t seq)
 {
-    uint8_t *ops = malloc((size_t)st->nops * 20 + 1);
-    lm_job_stats_reply_msg r = {job, seq, st->chain->index, st->index, {ops, st->nops * 20}};
+    uint8_t *ops = malloc((size_t)st->nops * LM_OP_COUNTS_WIRE_SIZE + 1);
+    lm_job_stats_reply_msg r = {
+        job, seq, st->chain->index, st->index, {ops, st->nops * LM_OP_COUNTS_WIRE_SIZE}};
     int rv;
 
     if (ops == NULL) {
@@ -786,14 +787,8 @@ send_stats(lm_subtask *st, lm_addr dst, lm_str job, uint64_t seq)
     for (uint32_t k = 0; k < st->nops; k++) {
         const lm_op_stats *os = &st->ops[k].stats;
         uint64_t in = k == 0 && st->source ? os->rows_out : os->rows_in;
-        uint8_t *p = ops + 20 * k;
-        for (int b = 0; b < 4; b++) {
-            p[b] = (uint8_t)(st->chain->ops[k] >> (8 * b));
-        }
-        for (int b = 0; b < 8; b++) {
-            p[4 + b] = (uint8_t)(in >> (8 * b));
-            p[12 + b] = (uint8_t)(os->rows_out >> (8 * b));
-        }
+        lm_op_counts_put(ops + (size_t)LM_OP_COUNTS_WIRE_SIZE * k,
+                         (lm_op_counts){st->chain->ops[k], in, os->rows_out});
     }
     rv = lm_tell(st->self, dst, LM_MT_JOB_STATS_REPLY, &r);
     free(ops);

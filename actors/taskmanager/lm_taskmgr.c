@@ -196,7 +196,8 @@ stats_final(tm_state *s, lm_msg *m)
     lm_job_stats_reply_msg rp;
     uint8_t *ops;
 
-    if (lm_decode_job_stats_reply(m, &rp, NULL) != LM_OK || rp.ops.len % 20 != 0) {
+    if (lm_decode_job_stats_reply(m, &rp, NULL) != LM_OK ||
+        rp.ops.len % LM_OP_COUNTS_WIRE_SIZE != 0) {
         return;
     }
     for (tm_stats *r = s->stats; r != NULL; r = r->next) {
