@@ -158,9 +158,8 @@ lp_find_col(const lp_node *n, uint32_t id)
     return NULL;
 }
 
-/* The column id a JSON expression refers to when it is a bare column, or -1. */
-static int64_t
-bare_col(const json_t *j)
+int64_t
+lp_bare_col(const json_t *j)
 {
     const char *s = json_string_value(json_object_get(j, "col"));
     return s != NULL && s[0] == '#' && json_object_size(j) == 1 ? strtoll(s + 1, NULL, 10) : -1;
@@ -1669,7 +1668,7 @@ project(binder *b, const lm_sql_query *q, lp_node *in, const bctx *c, lp_node **
                                    "(microseconds)");
         }
         cols[n] = fresh_col(b, item_name(b, it, i), NULL, type, nullable);
-        int64_t bare = bare_col(j);
+        int64_t bare = lp_bare_col(j);
         if (bare >= 0) {
             for (uint32_t k = 0; k < c->ntcols; k++) {
                 if (c->tcols[k].id == (uint32_t)bare) {
@@ -1900,7 +1899,7 @@ post_hook(binder *b, const bctx *c, const lm_sql_expr *e, json_t **out)
     if ((rv = bind_expr(b, &in, e, &j, &type, NULL)) != LM_OK) {
         return rv;
     }
-    int64_t bare = bare_col(j);
+    int64_t bare = lp_bare_col(j);
     if (g->win != NULL && bare >= 0 && (uint32_t)bare == g->in_start) {
         NOMEM(*out = lp_col_ref(b->lp, g->wstart));
         return 1;
@@ -2005,7 +2004,7 @@ bind_aggregate(binder *b, const lm_sql_query *q, lp_node *in, const scope *sc, l
             goto done;
         }
         settle_null(j, type);
-        int64_t bare = bare_col(j);
+        int64_t bare = lp_bare_col(j);
         const lp_col *col = NULL;
         for (uint32_t k = 0; bare >= 0 && k < nt; k++) {
             if (tcols[k].id == (uint32_t)bare) {
@@ -2082,7 +2081,7 @@ bind_aggregate(binder *b, const lm_sql_query *q, lp_node *in, const scope *sc, l
         g->in_end = given_end;
         uint32_t k = 0;
         for (uint32_t i = 0; i < g->nkeys; i++) {
-            int64_t bare = bare_col(g->keys[i]);
+            int64_t bare = lp_bare_col(g->keys[i]);
             if (bare != (int64_t)given_start && bare != (int64_t)given_end) {
                 g->keys[k++] = g->keys[i];
             }
@@ -2110,10 +2109,10 @@ bind_aggregate(binder *b, const lm_sql_query *q, lp_node *in, const scope *sc, l
     /* pre-projection when a key or an argument is not a bare column */
     bool pre = false;
     for (uint32_t i = 0; i < g->nkeys; i++) {
-        pre |= bare_col(g->keys[i]) < 0;
+        pre |= lp_bare_col(g->keys[i]) < 0;
     }
     for (uint32_t i = 0; i < g->naggs; i++) {
-        pre |= g->aggs[i].arg != NULL && bare_col(g->aggs[i].arg) < 0;
+        pre |= g->aggs[i].arg != NULL && lp_bare_col(g->aggs[i].arg) < 0;
     }
     lp_node *src = in;
     uint32_t key_col[256];
@@ -2136,8 +2135,8 @@ bind_aggregate(binder *b, const lm_sql_query *q, lp_node *in, const scope *sc, l
             if (j == NULL) {
                 continue;
             }
-            if (bare_col(j) >= 0) {
-                *dst = (uint32_t)bare_col(j);
+            if (lp_bare_col(j) >= 0) {
+                *dst = (uint32_t)lp_bare_col(j);
                 continue;
             }
             if ((rv = type_of(b, j, tcols, nt, q->pos, &type, &nullable)) != LM_OK) {
@@ -2151,11 +2150,11 @@ bind_aggregate(binder *b, const lm_sql_query *q, lp_node *in, const scope *sc, l
         src = p;
     } else {
         for (uint32_t i = 0; i < g->nkeys; i++) {
-            key_col[i] = (uint32_t)bare_col(g->keys[i]);
+            key_col[i] = (uint32_t)lp_bare_col(g->keys[i]);
         }
         for (uint32_t i = 0; i < g->naggs; i++) {
             if (g->aggs[i].arg != NULL) {
-                g->aggs[i].arg_col = (uint32_t)bare_col(g->aggs[i].arg);
+                g->aggs[i].arg_col = (uint32_t)lp_bare_col(g->aggs[i].arg);
             }
         }
     }
@@ -2243,7 +2242,7 @@ bind_aggregate(binder *b, const lm_sql_query *q, lp_node *in, const scope *sc, l
     }
     /* an aggregate selected under a name takes that name (plans read better) */
     for (uint32_t i = 0; i < (*out)->ncols; i++) {
-        int64_t id = bare_col((*out)->exprs[i]);
+        int64_t id = lp_bare_col((*out)->exprs[i]);
         for (uint32_t k = g->nkeys; id >= 0 && k < g->nkeys + g->naggs; k++) {
             bool taken = false;
             for (uint32_t m = 0; m < a->ncols; m++) {

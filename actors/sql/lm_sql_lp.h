@@ -201,6 +201,10 @@ void lm_sql_lp_print(const lm_sql_lp *lp, FILE *out);
 json_t *lp_col_ref(lm_sql_lp *lp, uint32_t id);
 json_t *lp_own(lm_sql_lp *lp, json_t *j);
 
+/* The column id j refers to when it is a bare column reference (as
+ * lp_col_ref makes), or -1. */
+int64_t lp_bare_col(const json_t *j);
+
 /* The column of n with id, or NULL. */
 const lp_col *lp_find_col(const lp_node *n, uint32_t id);
 

@@ -44,20 +44,13 @@ al(lm_sql_lp *lp, size_t n)
     return lm_sql_alloc(lp->tree, n == 0 ? 1 : n);
 }
 
-static int64_t
-bare(const json_t *j)
-{
-    const char *s = json_string_value(json_object_get(j, "col"));
-    return s != NULL && s[0] == '#' && json_object_size(j) == 1 ? strtoll(s + 1, NULL, 10) : -1;
-}
-
 /* --- JSON expression tools -------------------------------------------- */
 
 /* Calls f on every column id j reads. */
 static void
 refs(const json_t *j, void (*f)(void *, uint32_t), void *arg)
 {
-    int64_t id = bare(j);
+    int64_t id = lp_bare_col(j);
     if (id >= 0) {
         f(arg, (uint32_t)id);
         return;
@@ -128,7 +121,7 @@ typedef json_t *(*col_map)(void *arg, uint32_t id);
 static json_t *
 rewrite(const json_t *j, col_map map, void *arg)
 {
-    int64_t id = bare(j);
+    int64_t id = lp_bare_col(j);
     if (id >= 0) {
         json_t *r = map(arg, (uint32_t)id);
         return r != NULL ? r : json_deep_copy(j);
@@ -235,7 +228,7 @@ lit_bool(const json_t *j, bool *v)
 static json_t *
 simplify(const json_t *j)
 {
-    if (!json_is_object(j) || is_lit(j) || bare(j) >= 0) {
+    if (!json_is_object(j) || is_lit(j) || lp_bare_col(j) >= 0) {
         return json_deep_copy(j);
     }
     json_t *c = json_deep_copy(j);
@@ -525,10 +518,10 @@ kinds_of(const json_t *c, const lp_node *s)
         return 0;
     }
     size_t col = 0;
-    if (eq && bare(json_array_get(args, 1)) >= 0) {
+    if (eq && lp_bare_col(json_array_get(args, 1)) >= 0) {
         col = 1;
     }
-    int64_t id = bare(json_array_get(args, col));
+    int64_t id = lp_bare_col(json_array_get(args, col));
     const lp_col *pc = id >= 0 ? lp_find_col(s, (uint32_t)id) : NULL;
     if (pc == NULL || pc->tcol != et) {
         return 0;
@@ -663,7 +656,7 @@ is_time_attr(const lp_col *c)
 static bool
 time_offset(const json_t *e, uint32_t *col, int64_t *off)
 {
-    int64_t id = bare(e);
+    int64_t id = lp_bare_col(e);
     if (id >= 0) {
         *col = (uint32_t)id;
         *off = 0;
@@ -677,10 +670,11 @@ time_offset(const json_t *e, uint32_t *col, int64_t *off)
     json_t *a = json_array_get(args, 0), *b = json_array_get(args, 1);
     json_t *lit = json_object_get(b, "lit");
     const char *type = json_string_value(json_object_get(b, "type"));
-    if (bare(a) < 0 || !json_is_integer(lit) || type == NULL || strcmp(type, "interval") != 0) {
+    if (lp_bare_col(a) < 0 || !json_is_integer(lit) || type == NULL ||
+        strcmp(type, "interval") != 0) {
         return false;
     }
-    *col = (uint32_t)bare(a);
+    *col = (uint32_t)lp_bare_col(a);
     *off = strcmp(call, "+") == 0 ? json_integer_value(lit) : -json_integer_value(lit);
     return true;
 }
@@ -699,7 +693,7 @@ interval_shape(lp_node *j, const json_t *c)
     if (call == NULL || strcmp(call, "between") != 0 || json_array_size(args) != 3) {
         return false;
     }
-    int64_t x = bare(json_array_get(args, 0));
+    int64_t x = lp_bare_col(json_array_get(args, 0));
     const lp_col *xc = x >= 0 ? side_col(j, (uint32_t)x, &sx) : NULL;
     if (!is_time_attr(xc) || !time_offset(json_array_get(args, 1), &lo_col, &lo_off) ||
         !time_offset(json_array_get(args, 2), &hi_col, &hi_off)) {
@@ -745,7 +739,8 @@ plan_join(lm_sql_lp *lp, lp_node *j, lm_sql_diag *d)
         const char *call = json_string_value(json_object_get(c[i], "call"));
         json_t *args = json_object_get(c[i], "args");
         if (call != NULL && strcmp(call, "=") == 0 && json_array_size(args) == 2) {
-            int64_t a = bare(json_array_get(args, 0)), b = bare(json_array_get(args, 1));
+            int64_t a = lp_bare_col(json_array_get(args, 0)),
+                    b = lp_bare_col(json_array_get(args, 1));
             int sa = -1, sb = -1;
             const lp_col *ca = a >= 0 ? side_col(j, (uint32_t)a, &sa) : NULL;
             const lp_col *cb = b >= 0 ? side_col(j, (uint32_t)b, &sb) : NULL;
@@ -1313,7 +1308,7 @@ emit_table(planner *pl, lm_sql_table *t, pout *out)
             }
             const_col cc = {t->col_ids[et], k};
             json_t *r = rewrite(t->computed[i], const_map, &cc), *sim = r ? simplify(r) : NULL;
-            int64_t id = sim != NULL ? bare(sim) : -1;
+            int64_t id = sim != NULL ? lp_bare_col(sim) : -1;
             char want[32];
             snprintf(want, sizeof(want), "%s.dateTime", KIND_NAMES[k]);
             same = false;
@@ -1413,7 +1408,7 @@ emit_table(planner *pl, lm_sql_table *t, pout *out)
     uint32_t ncomp = 0, nalias = 0;
     for (uint32_t i = 0; i < t->ncols; i++) {
         if (t->cols[i].computed && t->col_used[i]) {
-            if (bare(t->computed[i]) >= 0) {
+            if (lp_bare_col(t->computed[i]) >= 0) {
                 nalias++;
             } else {
                 ncomp++;
@@ -1427,7 +1422,7 @@ emit_table(planner *pl, lm_sql_table *t, pout *out)
         NOMEM(pout_alloc(pl, &c, nphys + ncomp) == LM_OK ? &c : NULL);
         uint32_t k = 0;
         for (uint32_t i = 0; i < t->ncols; i++) {
-            if (!t->col_used[i] || (t->cols[i].computed && bare(t->computed[i]) >= 0)) {
+            if (!t->col_used[i] || (t->cols[i].computed && lp_bare_col(t->computed[i]) >= 0)) {
                 continue;
             }
             json_t *e;
@@ -1474,8 +1469,8 @@ emit_table(planner *pl, lm_sql_table *t, pout *out)
         memcpy(c.nullable, cur.nullable, cur.n * sizeof(bool));
         c.n = cur.n;
         for (uint32_t i = 0; i < t->ncols; i++) {
-            if (t->cols[i].computed && t->col_used[i] && bare(t->computed[i]) >= 0) {
-                int32_t at = pout_find(&cur, (uint32_t)bare(t->computed[i]));
+            if (t->cols[i].computed && t->col_used[i] && lp_bare_col(t->computed[i]) >= 0) {
+                int32_t at = pout_find(&cur, (uint32_t)lp_bare_col(t->computed[i]));
                 if (at < 0) {
                     return lm_sql_diag_set(pl->d, t->pos, "internal: computed column lost");
                 }
@@ -1550,7 +1545,8 @@ emit_calc_over(planner *pl, lp_node *n, const pout *in, bool exact, pout *out)
     int rv;
 
     for (uint32_t i = 0; pure && i < n->ncols; i++) {
-        pure = bare(n->exprs[i]) >= 0 && pout_find(in, (uint32_t)bare(n->exprs[i])) >= 0;
+        pure =
+            lp_bare_col(n->exprs[i]) >= 0 && pout_find(in, (uint32_t)lp_bare_col(n->exprs[i])) >= 0;
     }
     NOMEM(pout_alloc(pl, out, n->ncols) == LM_OK ? out : NULL);
     if (pure) { /* a selection of columns: no operator */
@@ -1562,7 +1558,7 @@ emit_calc_over(planner *pl, lp_node *n, const pout *in, bool exact, pout *out)
         out->view = true;
         bool identity = !in->view && n->ncols == in->n;
         for (uint32_t i = 0; i < n->ncols; i++) {
-            int32_t at = pout_find(in, (uint32_t)bare(n->exprs[i]));
+            int32_t at = pout_find(in, (uint32_t)lp_bare_col(n->exprs[i]));
             out->ids[i] = n->cols[i].id;
             out->names[i] = in->names[at];
             out->types[i] = in->types[at];
@@ -2275,8 +2271,8 @@ print_expr(const json_t *e, const lp_node *n, FILE *out, int depth)
         fputs("...", out);
         return;
     }
-    if (bare(e) >= 0) {
-        fputs(input_name(n, (uint32_t)bare(e), buf, sizeof(buf)), out);
+    if (lp_bare_col(e) >= 0) {
+        fputs(input_name(n, (uint32_t)lp_bare_col(e), buf, sizeof(buf)), out);
         return;
     }
     if (json_object_get(e, "lit") != NULL) {
