@@ -2176,7 +2176,9 @@ lm_sql_plan(lm_sql_lp *lp, uint32_t parallelism, const char *name, json_t **out,
         json_decref(pl.edges);
         return LM_ENOMEM;
     }
-    pl.tables = al(lp, lp->ntables * sizeof(pout));
+    if ((pl.tables = al(lp, lp->ntables * sizeof(pout))) == NULL) {
+        rv = LM_ENOMEM;
+    }
     for (uint32_t i = 0; i < lp->ntables; i++) {
         lp->tables[i].col_used = al(lp, lp->tables[i].ncols * sizeof(bool));
         lp->tables[i].kinds = 0;
@@ -2205,14 +2207,13 @@ lm_sql_plan(lm_sql_lp *lp, uint32_t parallelism, const char *name, json_t **out,
         pout o;
         rv = emit(&pl, lp->sinks[i], &o);
     }
-    for (uint32_t i = 0; i < lp->ntables; i++) {
-        watermarks |= lp->event_time && lp->tables[i].wm_col >= 0 && pl.tables != NULL &&
-                      pl.tables[i].id != NULL;
-    }
     if (rv != LM_OK) {
         json_decref(pl.ops);
         json_decref(pl.edges);
         return rv;
+    }
+    for (uint32_t i = 0; i < lp->ntables; i++) {
+        watermarks |= lp->event_time && lp->tables[i].wm_col >= 0 && pl.tables[i].id != NULL;
     }
     merge_duplicates(pl.ops, pl.edges);
     json_t *plan = json_pack("{s:s,s:I,s:o,s:o}", "name", name, "parallelism",
