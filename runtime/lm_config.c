@@ -10,7 +10,6 @@
  * failed load leaves the configuration as it was.
  */
 #include "lm_config.h"
-#include "lm_metastore.h" /* lm_ms_mask_url */
 #include "lm_text.h"
 
 #include <errno.h>
@@ -1595,13 +1594,13 @@ mask_secret(const cfg_key *k, const char *value, sbuf *out)
     if ((k->flags & F_SECRET) != 0) {
         sb_adds(out, value[0] != '\0' ? "***" : "");
     } else if ((k->flags & F_SECRET_URL) != 0) {
-        size_t n = lm_ms_mask_url(value, NULL, 0);
+        size_t n = lm_text_mask_password(value, NULL, 0);
         char *masked = malloc(n + 1);
         if (masked == NULL) {
             out->oom = true;
             return;
         }
-        lm_ms_mask_url(value, masked, n + 1);
+        lm_text_mask_password(value, masked, n + 1);
         sb_add(out, masked, n);
         free(masked);
     } else {

@@ -1,11 +1,13 @@
 /*
- * lm_text.c: edit distance and suggestions.
+ * lm_text.c: edit distance, suggestions, and passwords masked in URLs.
  */
 #include "lm_text.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 size_t
 lm_text_distance(const char *a, const char *b)
@@ -74,4 +76,109 @@ lm_text_suggest(const char *word, const char *const *cands, size_t n, char *out,
         out[0] = '\0';
     }
     return out;
+}
+
+/* --- passwords in connection strings ------------------------------------ */
+
+/* The text being written: cap bytes at p, NUL-terminated and truncated to
+ * fit; len counts every byte added, also those cut off. */
+typedef struct out_buf {
+    char *p;
+    size_t cap, len;
+} out_buf;
+
+static void
+ob_add(out_buf *o, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++, o->len++) {
+        if (o->len + 1 < o->cap) {
+            o->p[o->len] = s[i];
+        }
+    }
+    if (o->cap > 0) {
+        o->p[o->len < o->cap ? o->len : o->cap - 1] = '\0';
+    }
+}
+
+/* Length of a password value at s (after '=' and spaces): in a URI's
+ * query, text up to '&' or '#'; in a key=value string, a 'quoted' value
+ * or text up to white space. */
+static size_t
+value_len(const char *s, bool uri)
+{
+    size_t i = 0;
+
+    if (!uri && s[0] == '\'') {
+        for (i = 1; s[i] != '\0' && s[i] != '\''; i++) {
+            if (s[i] == '\\' && s[i + 1] != '\0') {
+                i++;
+            }
+        }
+        return s[i] == '\'' ? i + 1 : i;
+    }
+    while (s[i] != '\0' && !(uri ? s[i] == '&' || s[i] == '#' : s[i] == ' ' || s[i] == '\t')) {
+        i++;
+    }
+    return i;
+}
+
+size_t
+lm_text_mask_password(const char *url, char *buf, size_t cap)
+{
+    out_buf o = {buf, cap, 0};
+    const char *p = url != NULL ? url : "";
+    const char *scheme = strstr(p, "://");
+    bool uri = scheme != NULL;
+
+    if (cap > 0) {
+        buf[0] = '\0';
+    }
+    /* user:password@ in a URI's authority */
+    if (uri) {
+        const char *auth = scheme + 3;
+        size_t alen = strcspn(auth, "/?#");
+        const char *at = NULL;
+        for (size_t i = 0; i < alen; i++) {
+            if (auth[i] == '@') {
+                at = auth + i;
+            }
+        }
+        if (at != NULL) {
+            const char *colon = memchr(auth, ':', (size_t)(at - auth));
+            if (colon != NULL && colon + 1 < at) {
+                ob_add(&o, p, (size_t)(colon - p));
+                ob_add(&o, ":***", 4);
+                p = at;
+            }
+        }
+    }
+    /* password=... as a query parameter or a key=value pair; an empty
+     * value ("" or '') hides nothing and stays */
+    while (*p != '\0') {
+        const char *q = p;
+        bool boundary = q == url || q[-1] == '?' || q[-1] == '&' || q[-1] == ' ' || q[-1] == '\t';
+        if (boundary && strncasecmp(q, "password", 8) == 0) {
+            const char *v = q + strlen("password");
+            while (*v == ' ' || *v == '\t') {
+                v++;
+            }
+            if (*v == '=') {
+                size_t vlen;
+                v++;
+                while (*v == ' ' || *v == '\t') {
+                    v++;
+                }
+                vlen = value_len(v, uri);
+                if (vlen > 0 && !(!uri && vlen == 2 && v[0] == '\'')) {
+                    ob_add(&o, q, (size_t)(v - q));
+                    ob_add(&o, "***", 3);
+                    p = v + vlen;
+                    continue;
+                }
+            }
+        }
+        ob_add(&o, p, 1);
+        p++;
+    }
+    return o.len;
 }

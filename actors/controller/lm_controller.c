@@ -27,6 +27,7 @@
 #include "lm_pipeline.h"
 #include "lm_proto.h"
 #include "lm_scheduler.h"
+#include "lm_text.h"
 
 struct lm_controller {
     lm_rt *rt;
@@ -322,7 +323,7 @@ lm_controller_start(lm_rt *rt, const lm_controller_opts *opts, lm_controller **o
     if ((rv = lm_ms_config_url(cfg, &url, err)) != LM_OK) {
         goto fail;
     }
-    lm_ms_mask_url(url, masked, sizeof(masked));
+    lm_text_mask_password(url, masked, sizeof(masked));
     if ((rv = lm_ms_open(url, &ms, err)) != LM_OK) {
         free(url);
         goto fail;

@@ -34,6 +34,7 @@
 #include "lm_sql.h"
 #include "lm_storage.h"
 #include "lm_taskmgr.h"
+#include "lm_text.h"
 #include "lm_transport.h"
 #include "laminard.h"
 
@@ -762,7 +763,7 @@ cmd_migrate(const lm_config *cfg)
         fprintf(stderr, "laminard: migrate: %s\n", err.msg);
         return 1;
     }
-    lm_ms_mask_url(url, masked, sizeof(masked));
+    lm_text_mask_password(url, masked, sizeof(masked));
     if (lm_ms_open(url, &ms, &err) != LM_OK) {
         fprintf(stderr, "laminard: migrate: %s\n", err.msg);
         free(url);

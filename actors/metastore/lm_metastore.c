@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "lm_ms_int.h"
+#include "lm_text.h"
 
 /* --- migrations ----------------------------------------------------------
  * Append only: never edit a migration that has shipped; add the next one.
@@ -382,109 +383,6 @@ has_prefix(const char *s, const char *prefix)
     return strncasecmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* The text being written: cap bytes at p, NUL-terminated and truncated to
- * fit; len counts every byte added, also those cut off. */
-typedef struct out_buf {
-    char *p;
-    size_t cap, len;
-} out_buf;
-
-static void
-ob_add(out_buf *o, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++, o->len++) {
-        if (o->len + 1 < o->cap) {
-            o->p[o->len] = s[i];
-        }
-    }
-    if (o->cap > 0) {
-        o->p[o->len < o->cap ? o->len : o->cap - 1] = '\0';
-    }
-}
-
-/* Length of a password value at s (after '=' and spaces): in a URI's
- * query, text up to '&' or '#'; in a key=value string, a 'quoted' value
- * or text up to white space. */
-static size_t
-value_len(const char *s, bool uri)
-{
-    size_t i = 0;
-
-    if (!uri && s[0] == '\'') {
-        for (i = 1; s[i] != '\0' && s[i] != '\''; i++) {
-            if (s[i] == '\\' && s[i + 1] != '\0') {
-                i++;
-            }
-        }
-        return s[i] == '\'' ? i + 1 : i;
-    }
-    while (s[i] != '\0' && !(uri ? s[i] == '&' || s[i] == '#' : s[i] == ' ' || s[i] == '\t')) {
-        i++;
-    }
-    return i;
-}
-
-size_t
-lm_ms_mask_url(const char *url, char *buf, size_t cap)
-{
-    out_buf o = {buf, cap, 0};
-    const char *p = url != NULL ? url : "";
-    const char *scheme = strstr(p, "://");
-    bool uri = scheme != NULL;
-
-    if (cap > 0) {
-        buf[0] = '\0';
-    }
-    /* user:password@ in a URI's authority */
-    if (uri) {
-        const char *auth = scheme + 3;
-        size_t alen = strcspn(auth, "/?#");
-        const char *at = NULL;
-        for (size_t i = 0; i < alen; i++) {
-            if (auth[i] == '@') {
-                at = auth + i;
-            }
-        }
-        if (at != NULL) {
-            const char *colon = memchr(auth, ':', (size_t)(at - auth));
-            if (colon != NULL && colon + 1 < at) {
-                ob_add(&o, p, (size_t)(colon - p));
-                ob_add(&o, ":***", 4);
-                p = at;
-            }
-        }
-    }
-    /* password=... as a query parameter or a key=value pair; an empty
-     * value ("" or '') hides nothing and stays */
-    while (*p != '\0') {
-        const char *q = p;
-        bool boundary = q == url || q[-1] == '?' || q[-1] == '&' || q[-1] == ' ' || q[-1] == '\t';
-        if (boundary && has_prefix(q, "password")) {
-            const char *v = q + strlen("password");
-            while (*v == ' ' || *v == '\t') {
-                v++;
-            }
-            if (*v == '=') {
-                size_t vlen;
-                v++;
-                while (*v == ' ' || *v == '\t') {
-                    v++;
-                }
-                vlen = value_len(v, uri);
-                if (vlen > 0 && !(!uri && vlen == 2 && v[0] == '\'')) {
-                    ob_add(&o, q, (size_t)(v - q));
-                    ob_add(&o, "***", 3);
-                    p = v + vlen;
-                    continue;
-                }
-            }
-        }
-        ob_add(&o, p, 1);
-        p++;
-    }
-    return o.len;
-}
-
 int
 lm_ms_config_url(const lm_config *cfg, char **out, lm_error *err)
 {
@@ -643,7 +541,7 @@ lm_ms_open_at(const char *url, int64_t target, lm_ms **out, lm_error *err)
     if (target == 0) {
         target = lm_ms_latest_version();
     }
-    lm_ms_mask_url(url, masked, sizeof(masked));
+    lm_text_mask_password(url, masked, sizeof(masked));
     if ((ms = calloc(1, sizeof(*ms))) == NULL) {
         return lm_error_set(err, LM_ENOMEM, "out of memory");
     }

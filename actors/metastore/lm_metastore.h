@@ -85,15 +85,8 @@ int lm_ms_schema_version(lm_ms *ms, int64_t *version, lm_error *err);
 /* "sqlite" or "postgresql". */
 const char *lm_ms_backend(const lm_ms *ms);
 
-/* Writes url into buf (cap bytes, NUL-terminated, truncated to fit; buf
- * may be NULL when cap is 0) with any password replaced by ***: the
- * password of a URI's user info, a password= query parameter (up to '&'
- * or '#') or a password= key of a key=value string (a 'quoted' value or
- * up to white space). An empty password is shown as it is. Returns the
- * length of the whole masked text, as snprintf does: when it is >= cap
- * the text was truncated. The one masker of store URLs: the
- * configuration's dump uses it too. */
-size_t lm_ms_mask_url(const char *url, char *buf, size_t cap);
+/* URLs shown or logged hide their password: lm_text_mask_password
+ * (lm_text.h). */
 
 /* The store URL a configuration names: "sqlite://" + database.sqlite.path
  * or database.postgres.url, into *out (caller frees). LM_OK, LM_ECONFIG

@@ -25,6 +25,7 @@
 
 #include "lm_log.h"
 #include "lm_proto.h"
+#include "lm_text.h"
 
 #define BACKOFF_START_MS 100
 #define BACKOFF_MAX_MS   5000
@@ -1117,7 +1118,7 @@ ms_init(lm_actor *self, void *arg)
         return LM_OK;
     }
     if ((rv = lm_ms_open(st->url, &st->ms, &err)) == LM_OK) {
-        lm_ms_mask_url(st->url, masked, sizeof(masked));
+        lm_text_mask_password(st->url, masked, sizeof(masked));
         LM_LOG(LM_LOG_INFO, "metadata store %s open (%s)", masked, lm_ms_backend(st->ms));
         return LM_OK;
     }

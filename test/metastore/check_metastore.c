@@ -25,6 +25,7 @@
 #include "lm_metastore.h"
 #include "lm_storage.h"
 #include "lm_test.h"
+#include "lm_text.h"
 
 typedef enum backend {
     BK_SQLITE,
@@ -842,28 +843,28 @@ START_TEST(test_metastore_urls)
     lm_error err;
     lm_ms *ms;
 
-    lm_ms_mask_url("postgresql://u:secret@h:5432/db?sslmode=disable", buf, sizeof(buf));
+    lm_text_mask_password("postgresql://u:secret@h:5432/db?sslmode=disable", buf, sizeof(buf));
     ck_assert_str_eq(buf, "postgresql://u:***@h:5432/db?sslmode=disable");
-    lm_ms_mask_url("postgresql://u@h/db?password=secret&x=1", buf, sizeof(buf));
+    lm_text_mask_password("postgresql://u@h/db?password=secret&x=1", buf, sizeof(buf));
     ck_assert_str_eq(buf, "postgresql://u@h/db?password=***&x=1");
-    lm_ms_mask_url("host=h password = 'a b\\' c' dbname=d", buf, sizeof(buf));
+    lm_text_mask_password("host=h password = 'a b\\' c' dbname=d", buf, sizeof(buf));
     ck_assert_str_eq(buf, "host=h password = *** dbname=d");
-    lm_ms_mask_url("sqlite:///var/lib/laminar.db", buf, sizeof(buf));
+    lm_text_mask_password("sqlite:///var/lib/laminar.db", buf, sizeof(buf));
     ck_assert_str_eq(buf, "sqlite:///var/lib/laminar.db");
-    ck_assert_uint_eq(lm_ms_mask_url("postgresql://u:secret@h/db", buf, 12),
+    ck_assert_uint_eq(lm_text_mask_password("postgresql://u:secret@h/db", buf, 12),
                       strlen("postgresql://u:***@h/db"));
     ck_assert_str_eq(buf, "postgresql:");
-    ck_assert_uint_eq(lm_ms_mask_url("postgresql://u:secret@h/db", NULL, 0),
+    ck_assert_uint_eq(lm_text_mask_password("postgresql://u:secret@h/db", NULL, 0),
                       strlen("postgresql://u:***@h/db"));
     /* an empty password hides nothing; a key=value value ends at a space
      * only, a URI's parameter at '&' */
-    lm_ms_mask_url("postgresql://u:@h/db?password=&x=1", buf, sizeof(buf));
+    lm_text_mask_password("postgresql://u:@h/db?password=&x=1", buf, sizeof(buf));
     ck_assert_str_eq(buf, "postgresql://u:@h/db?password=&x=1");
-    lm_ms_mask_url("host=h password='' dbname=d", buf, sizeof(buf));
+    lm_text_mask_password("host=h password='' dbname=d", buf, sizeof(buf));
     ck_assert_str_eq(buf, "host=h password='' dbname=d");
-    lm_ms_mask_url("host=h password=a&b#c dbname=d", buf, sizeof(buf));
+    lm_text_mask_password("host=h password=a&b#c dbname=d", buf, sizeof(buf));
     ck_assert_str_eq(buf, "host=h password=*** dbname=d");
-    lm_ms_mask_url("postgres://h/db?password='a&b=1", buf, sizeof(buf));
+    lm_text_mask_password("postgres://h/db?password='a&b=1", buf, sizeof(buf));
     ck_assert_str_eq(buf, "postgres://h/db?password=***&b=1");
 
     ck_assert_int_eq(lm_ms_open("mysql://x/y", &ms, &err), LM_EINVAL);
