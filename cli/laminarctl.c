@@ -36,6 +36,7 @@
 #include "lm_ctl_table.h"
 #include "lm_err.h"
 #include "lm_http.h"
+#include "lm_time.h"
 #include "lm_text.h"
 
 #define PROG            "laminarctl"
@@ -270,7 +271,8 @@ static void
 cell_age(lm_ctl_table *t, json_t *o, const char *key)
 {
     char age[64];
-    lm_ctl_table_cell(t, "%s", lm_ctl_fmt_age(jint(o, key, 0), lm_ctl_now_ms(), age, sizeof(age)));
+    lm_ctl_table_cell(t, "%s",
+                      lm_ctl_fmt_age(jint(o, key, 0), lm_clock_wall_ms(), age, sizeof(age)));
 }
 
 /* Prints t to stdout and frees it. */
@@ -623,8 +625,8 @@ pipeline_row(lm_ctl_table *t, json_t *p)
     cell_int(t, p, "parallelism");
     cell_int(t, job, "restarts");
     lm_ctl_table_cell(t, "%s",
-                      lm_ctl_fmt_age(job_updated > updated ? job_updated : updated, lm_ctl_now_ms(),
-                                     age, sizeof(age)));
+                      lm_ctl_fmt_age(job_updated > updated ? job_updated : updated,
+                                     lm_clock_wall_ms(), age, sizeof(age)));
 }
 
 static int
@@ -674,7 +676,7 @@ kv_time(lm_ctl_table *t, const char *label, json_t *o, const char *key)
         kv(t, label, "-");
     } else {
         kv(t, label, "%s (%s)", lm_ctl_fmt_time(ms, when, sizeof(when)),
-           lm_ctl_fmt_age(ms, lm_ctl_now_ms(), age, sizeof(age)));
+           lm_ctl_fmt_age(ms, lm_clock_wall_ms(), age, sizeof(age)));
     }
 }
 

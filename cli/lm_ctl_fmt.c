@@ -7,7 +7,6 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "lm_err.h"
 #include "lm_time.h"
@@ -115,12 +114,4 @@ lm_ctl_fmt_age(int64_t then_ms, int64_t now_ms, char *out, size_t cap)
         snprintf(out, cap, "%lldd ago", (long long)(s / 86400));
     }
     return out;
-}
-
-int64_t
-lm_ctl_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -32,7 +32,4 @@ char *lm_ctl_fmt_time(int64_t ms, char *out, size_t cap);
  * below (never). Returns out. */
 char *lm_ctl_fmt_age(int64_t then_ms, int64_t now_ms, char *out, size_t cap);
 
-/* The current time in epoch milliseconds. */
-int64_t lm_ctl_now_ms(void);
-
 #endif /* LM_CTL_FMT_H */

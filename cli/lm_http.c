@@ -11,6 +11,7 @@
  * in place as its chunks arrive.
  */
 #include "lm_http.h"
+#include "lm_time.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -148,14 +149,6 @@ lm_http_url_parse(const char *text, int default_port, lm_http_url *out, lm_error
 
 /* --- the socket ------------------------------------------------------------ */
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits until fd is ready for events or until the deadline; returns
  * LM_OK (ready, or an error condition the next call will report) or
  * LM_ETIMEDOUT. */
@@ -165,7 +158,7 @@ wait_fd(int fd, short events, int64_t deadline)
     struct pollfd pfd = {fd, events, 0};
 
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - lm_clock_mono_ms();
         int n;
         if (left <= 0) {
             return LM_ETIMEDOUT;
@@ -236,7 +229,7 @@ connect_url(const lm_http_url *url, int connect_ms, int64_t deadline, int *fd, l
                             rv == EAI_SYSTEM ? strerror(errno) : gai_strerror(rv));
     }
     for (const struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-        int64_t d = now_ms() + connect_ms;
+        int64_t d = lm_clock_mono_ms() + connect_ms;
         if ((*fd = connect_one(ai, d < deadline ? d : deadline)) >= 0) {
             freeaddrinfo(res);
             return LM_OK;
@@ -613,7 +606,7 @@ lm_http_do(const lm_http_url *url, const lm_http_request *req, lm_http_response 
         req->connect_timeout_ms > 0 ? req->connect_timeout_ms : LM_HTTP_CONNECT_TIMEOUT_MS;
     int timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : LM_HTTP_TIMEOUT_MS;
     size_t max = req->max_response > 0 ? req->max_response : LM_HTTP_MAX_RESPONSE;
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = lm_clock_mono_ms() + timeout_ms;
     lm_buf out;
     reader r;
     int fd = -1, rv, send_rv, send_errno = 0;

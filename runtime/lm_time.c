@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "lm_err.h"
 
@@ -164,4 +165,28 @@ lm_time_parse(const char *s, size_t len, int64_t *us)
     *us = lm_days_from_civil(y, mo, d) * LM_US_PER_DAY +
           ((int64_t)h * 3600 + mi * 60 + sec) * LM_US_PER_SEC + frac - off;
     return LM_OK;
+}
+
+/* --- clocks ------------------------------------------------------------ */
+
+int64_t
+lm_clock_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t
+lm_clock_mono_ms(void)
+{
+    return lm_clock_mono_ns() / 1000000;
+}
+
+int64_t
+lm_clock_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

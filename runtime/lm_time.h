@@ -5,7 +5,8 @@
  * proleptic Gregorian calendar (no time_t limits, no time zones other
  * than fixed offsets written in the text). The text form Laminar writes
  * is "YYYY-MM-DD HH:MM:SS.ffffff"; the parser also reads the forms people
- * and other systems write.
+ * and other systems write. It also reads the clocks, for every module
+ * that needs "now".
  */
 #ifndef LM_TIME_H
 #define LM_TIME_H
@@ -15,6 +16,14 @@
 
 #define LM_US_PER_SEC 1000000LL
 #define LM_US_PER_DAY 86400000000LL
+
+/* Now, by the monotonic clock (for intervals and deadlines; not a date). */
+int64_t lm_clock_mono_ns(void);
+int64_t lm_clock_mono_ms(void);
+
+/* Now, by the real-time clock: milliseconds since the Unix epoch (for
+ * times people read or that are stored). */
+int64_t lm_clock_wall_ms(void);
 
 /* Days from 1970-01-01 to y-m-d (m 1..12, d 1..31), and back. */
 int64_t lm_days_from_civil(int64_t y, unsigned m, unsigned d);

@@ -29,6 +29,7 @@
 #include "lm_log.h"
 #include "lm_proto.h"
 #include "lm_storage.h"
+#include "lm_time.h"
 
 #define LINK_TABLE    4096 /* peers a node can know (power of two) */
 #define FRAME_HDR     4    /* 'L' 'M' version 0 */
@@ -125,20 +126,12 @@ struct lm_transport {
     pthread_cond_t closed; /* signalled as each of them finishes */
 };
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint64_t
 rand64(void)
 {
     uint64_t v;
     if (getrandom(&v, sizeof(v), 0) != sizeof(v)) {
-        v = (uint64_t)now_ms() * 0x9E3779B97F4A7C15ull;
+        v = (uint64_t)lm_clock_mono_ms() * 0x9E3779B97F4A7C15ull;
     }
     return v;
 }
@@ -186,7 +179,7 @@ link_get(lm_transport *t, uint32_t node)
     if ((l = calloc(1, sizeof(*l))) != NULL) {
         l->node = node;
         l->t = t;
-        l->down_since = now_ms();
+        l->down_since = lm_clock_mono_ms();
         l->backoff_ms = t->reconnect_min;
         for (i = slot_of(node); atomic_load(&t->table[i]) != NULL; i = (i + 1) & (LINK_TABLE - 1)) {
         }
@@ -511,7 +504,7 @@ link_down(lm_transport *t, link *l, const char *reason)
     set_state(l, LINK_DOWN);
     if (was == LINK_UP) {
         /* Queued messages age from when the node was last reachable. */
-        l->down_since = now_ms();
+        l->down_since = lm_clock_mono_ms();
     }
     if (l->was_up) {
         l->was_up = false;
@@ -1261,7 +1254,7 @@ unstall(link *l)
 static void
 sweep(lm_transport *t)
 {
-    int64_t now = now_ms();
+    int64_t now = lm_clock_mono_ms();
     size_t n;
 
     pthread_mutex_lock(&t->lock);
@@ -1707,7 +1700,7 @@ int
 lm_transport_identify(const char *url, int timeout_ms, uint32_t *node, lm_error *err)
 {
     lm_link_request_msg rq = {0, 0, lm_str_c(""), LM_PROTO_VERSION};
-    int64_t deadline = now_ms() + timeout_ms, left;
+    int64_t deadline = lm_clock_mono_ms() + timeout_ms, left;
     nng_socket s;
     nng_msg *nm = NULL;
     lm_msg *m = NULL;
@@ -1750,7 +1743,7 @@ lm_transport_identify(const char *url, int timeout_ms, uint32_t *node, lm_error 
         goto fail;
     }
     what = "no answer";
-    left = deadline - now_ms();
+    left = deadline - lm_clock_mono_ms();
     if ((rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, left > 1 ? (nng_duration)left : 1)) != 0 ||
         (rv = nng_recvmsg(s, &nm, 0)) != 0) {
         goto fail;

@@ -35,6 +35,7 @@
 #include "lm_storage.h"
 #include "lm_taskmgr.h"
 #include "lm_text.h"
+#include "lm_time.h"
 #include "lm_transport.h"
 #include "laminard.h"
 
@@ -401,14 +402,6 @@ typedef struct pinger {
     char why[256];
 } pinger;
 
-static int64_t
-mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void
 pinger_finish(pinger *p, int how, const char *why)
 {
@@ -424,7 +417,7 @@ pinger_finish(pinger *p, int how, const char *why)
 static int
 ping_send(lm_actor *self, pinger *p)
 {
-    lm_ping_msg m = {(uint64_t)p->sent, mono_ns(), {NULL, 0}};
+    lm_ping_msg m = {(uint64_t)p->sent, lm_clock_mono_ns(), {NULL, 0}};
     int rv = lm_tell(self, p->target, LM_MT_PING, &m);
     if (rv == LM_OK) {
         p->sent++;
@@ -437,7 +430,7 @@ pinger_init(lm_actor *self, void *arg)
 {
     pinger *p = arg;
     lm_actor_set_state(self, p);
-    p->start_ns = mono_ns();
+    p->start_ns = lm_clock_mono_ns();
     return ping_send(self, p);
 }
 
@@ -449,7 +442,7 @@ pinger_handle(lm_actor *self, lm_msg *m)
     if (m->type == LM_MT_PONG) {
         lm_pong_msg r;
         if (lm_decode_pong(m, &r, NULL) == LM_OK && r.seq == (uint64_t)p->got) {
-            p->rtt_ns[p->got++] = mono_ns() - r.sent_ns;
+            p->rtt_ns[p->got++] = lm_clock_mono_ns() - r.sent_ns;
         }
         if (p->got == p->count) {
             pinger_finish(p, 1, "");
@@ -519,7 +512,7 @@ cmd_ping(const args *a, lm_config *cfg)
     /* Wait for the answers; give up early when the link cannot be made
      * (wrong node id at that address, refused, nobody there). */
     {
-        int64_t start = mono_ns(), limit = (int64_t)(10 + p.count / 10000) * 1000000000;
+        int64_t start = lm_clock_mono_ns(), limit = (int64_t)(10 + p.count / 10000) * 1000000000;
         int64_t link_limit = cfg->transport.connect_timeout_ms * 1000000 * 2;
         lm_link_info li;
         pthread_mutex_lock(&p.lock);
@@ -534,7 +527,7 @@ cmd_ping(const args *a, lm_config *cfg)
             if (p.done != 0) {
                 break;
             }
-            int64_t waited = mono_ns() - start;
+            int64_t waited = lm_clock_mono_ns() - start;
             if (lm_transport_link_info(t, (uint32_t)node, &li) == LM_OK && !li.up && li.ups == 0 &&
                 (li.last_error[0] != '\0' || waited > link_limit)) {
                 p.done = -1;
@@ -558,7 +551,7 @@ cmd_ping(const args *a, lm_config *cfg)
         }
         goto out;
     }
-    secs = (double)(mono_ns() - p.start_ns) / 1e9;
+    secs = (double)(lm_clock_mono_ns() - p.start_ns) / 1e9;
     qsort(p.rtt_ns, (size_t)p.got, sizeof(int64_t), cmp_i64);
     printf("node %lu at %s: %ld pings in %.3f s (%.0f round trips/s)\n", node, a->ping_url, p.got,
            secs, (double)p.got / secs);

@@ -21,6 +21,7 @@
 
 #include "lm_ms_int.h"
 #include "lm_text.h"
+#include "lm_time.h"
 
 /* --- migrations ----------------------------------------------------------
  * Append only: never edit a migration that has shipped; add the next one.
@@ -206,13 +207,10 @@ cell_str(const ms_rows *rows, size_t r, size_t c, char **out)
 static int64_t
 now_ms(lm_ms *ms)
 {
-    struct timespec ts;
-
     if (ms->now != NULL) {
         return ms->now(ms->now_arg);
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return lm_clock_wall_ms();
 }
 
 static int

@@ -26,6 +26,7 @@
 #include "lm_log.h"
 #include "lm_proto.h"
 #include "lm_text.h"
+#include "lm_time.h"
 
 #define BACKOFF_START_MS 100
 #define BACKOFF_MAX_MS   5000
@@ -60,15 +61,6 @@ typedef struct ms_state {
     int64_t orphans[ORPHANS_MAX]; /* pipelines a failed create must still delete */
     size_t norphans;
 } ms_state;
-
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* --- records as JSON ----------------------------------------------------- */
 
@@ -973,7 +965,7 @@ arm_expire(ms_state *st)
     if (w == NULL) {
         return;
     }
-    due = w->since + st->retry_max_ms - now_ms();
+    due = w->since + st->retry_max_ms - lm_clock_mono_ms();
     if (lm_timer_start(st->self, (uint64_t)(due > 0 ? due : 0) + 1, 0, TAG_EXPIRE,
                        &st->expire_timer) != LM_OK) {
         st->expire_timer = 0; /* out of memory: the next reconnect attempt expires them */
@@ -999,7 +991,7 @@ static void
 go_down(ms_state *st, bool at_start)
 {
     st->down = true;
-    st->down_since = now_ms();
+    st->down_since = lm_clock_mono_ms();
     st->backoff_ms = BACKOFF_START_MS;
     LM_LOG(LM_LOG_WARN, "metadata store %s: %s; reconnecting, requests wait up to %" PRId64 " ms",
            at_start ? "unavailable at start" : "lost", st->why, st->retry_max_ms);
@@ -1015,7 +1007,7 @@ go_down(ms_state *st, bool at_start)
 static void
 expire(ms_state *st)
 {
-    int64_t now = now_ms();
+    int64_t now = lm_clock_mono_ms();
     size_t n = 0;
     waiting *w;
 
@@ -1086,7 +1078,7 @@ reconnect(ms_state *st)
     }
     st->down = false;
     LM_LOG(LM_LOG_INFO, "metadata store back after %" PRId64 " ms; running %zu waiting requests",
-           now_ms() - st->down_since, st->qlen);
+           lm_clock_mono_ms() - st->down_since, st->qlen);
     replay(st);
 }
 
@@ -1163,7 +1155,7 @@ ms_handle(lm_actor *self, lm_msg *m)
         }
         /* lost on the way: this one waits first */
         lm_msg_retain(m);
-        if (!queue_push(st, m, now_ms(), committed)) {
+        if (!queue_push(st, m, lm_clock_mono_ms(), committed)) {
             lm_msg_release(m);
             fail_call(st, m, LM_ECLOSED, "metadata store unavailable (out of memory): %s", st->why);
         }
@@ -1175,7 +1167,7 @@ ms_handle(lm_actor *self, lm_msg *m)
         return LM_OK;
     }
     lm_msg_retain(m);
-    if (!queue_push(st, m, now_ms(), false)) {
+    if (!queue_push(st, m, lm_clock_mono_ms(), false)) {
         lm_msg_release(m);
         fail_call(st, m, LM_ECLOSED, "metadata store unavailable (out of memory): %s", st->why);
         return LM_OK;

@@ -16,6 +16,7 @@
 #include "lm_log.h"
 #include "lm_proto.h"
 #include "lm_storage.h"
+#include "lm_time.h"
 
 #define DEFAULT_CREDIT 4
 #define TAG_CHECKPOINT 1 /* periodic checkpoint timer */
@@ -104,14 +105,6 @@ typedef struct tm_state {
     uint64_t heartbeat; /* timer while distributed jobs exist, 0: none */
     uint64_t ping_seq;
 } tm_state;
-
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* --- counters (JOB_STATS) ---------------------------------------------- */
 
@@ -752,7 +745,7 @@ deploy(lm_actor *self, tm_state *s, lm_msg *m)
     }
     for (uint32_t w = 0; w < j->nworkers; w++) {
         j->workers[w].tm = lm_addr_list_get(d.workers, w);
-        j->workers[w].seen_ms = now_ms();
+        j->workers[w].seen_ms = lm_clock_mono_ms();
     }
     if (d.restore_epoch > 0) {
         char dir[4096], path[4200];
@@ -834,7 +827,7 @@ spawned(lm_actor *self, tm_state *s, lm_msg *m)
         return LM_OK;
     }
     j->workers[w].spawned = true;
-    j->workers[w].seen_ms = now_ms();
+    j->workers[w].seen_ms = lm_clock_mono_ms();
     j->pending--;
     if (sp.code != LM_OK || sp.subtasks.len % SPAWNED_REC != 0) {
         char reason[LM_ERROR_MSG_MAX];
@@ -927,7 +920,7 @@ spawn_here(lm_actor *self, tm_state *s, lm_msg *m)
     } else {
         h->job = job;
         h->coord = m->src;
-        h->seen_ms = now_ms();
+        h->seen_ms = lm_clock_mono_ms();
         h->next = s->hosted;
         s->hosted = h;
         h->stats = stats_new(s, id, share_size(job, sp.nworkers, sp.worker));
@@ -1040,7 +1033,7 @@ hosted_child_exit(lm_actor *self, tm_state *s, const lm_child_exit_msg *ce)
 static void
 heartbeat(lm_actor *self, tm_state *s)
 {
-    int64_t now = now_ms();
+    int64_t now = lm_clock_mono_ms();
     lm_ping_msg p = {++s->ping_seq, 0, {NULL, 0}};
     bool any = false;
 
@@ -1081,7 +1074,7 @@ heartbeat(lm_actor *self, tm_state *s)
 static void
 node_seen(tm_state *s, uint32_t node)
 {
-    int64_t now = now_ms();
+    int64_t now = lm_clock_mono_ms();
     for (tm_job *j = s->jobs; j != NULL; j = j->next) {
         for (uint32_t w = 0; w < j->nworkers; w++) {
             if (j->workers[w].tm.node == node) {
