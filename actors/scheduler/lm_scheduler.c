@@ -22,6 +22,7 @@
 #include "lm_log.h"
 #include "lm_ms_actor.h"
 #include "lm_proto.h"
+#include "lm_time.h"
 
 #define CHECK_TAG 1 /* the liveness timer */
 
@@ -35,8 +36,9 @@ typedef struct worker {
     uint64_t incarnation;
     uint32_t slots;
     enum wstate state;
-    int64_t last_hb_ms, registered_ms;
-    uint64_t reg_tag; /* the MS_CALL tag of a registration in flight */
+    int64_t last_hb_ms, registered_ms; /* wall clock, for people */
+    int64_t last_hb_mono;              /* monotonic, for the timeout */
+    uint64_t reg_tag;                  /* the MS_CALL tag of a registration in flight */
 } worker;
 
 typedef struct alloc {
@@ -59,14 +61,6 @@ typedef struct sched {
     uint64_t next_tag;
     uint64_t timer;
 } sched;
-
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 ms_write(lm_actor *self, sched *s, const char *op, json_t *args)
@@ -461,7 +455,8 @@ ms_reply(lm_actor *self, sched *s, lm_msg *m)
                                           (uint64_t)s->o.heartbeat_interval_ms};
             w->id = (uint64_t)id;
             w->state = W_ALIVE;
-            w->last_hb_ms = w->registered_ms = now_ms();
+            w->last_hb_ms = w->registered_ms = lm_clock_wall_ms();
+            w->last_hb_mono = lm_clock_mono_ms();
             LM_LOG(LM_LOG_INFO, "worker %" PRIu64 " registered: %s, node %u, %u slots", w->id,
                    w->address, w->taskmgr.node, w->slots);
             lm_tell(self, w->agent, LM_MT_WORKER_REGISTERED, &a);
@@ -493,7 +488,8 @@ worker_heartbeat(lm_actor *self, sched *s, lm_msg *m)
         }
         return LM_OK;
     }
-    w->last_hb_ms = now_ms();
+    w->last_hb_ms = lm_clock_wall_ms();
+    w->last_hb_mono = lm_clock_mono_ms();
     ms_write(self, s, "worker.heartbeat", json_pack("{s:I}", "id", (json_int_t)w->id));
     return LM_OK;
 }
@@ -515,14 +511,14 @@ worker_leave(lm_actor *self, sched *s, lm_msg *m)
 static void
 check_liveness(lm_actor *self, sched *s)
 {
-    int64_t now = now_ms();
+    int64_t now = lm_clock_mono_ms(); /* a clock step must not lose workers */
 
     for (uint32_t i = 0; i < s->nw; i++) {
         worker *w = &s->w[i];
-        if (w->state == W_ALIVE && now - w->last_hb_ms > s->o.heartbeat_timeout_ms) {
+        if (w->state == W_ALIVE && now - w->last_hb_mono > s->o.heartbeat_timeout_ms) {
             char why[160];
             snprintf(why, sizeof(why), "no heartbeat for %.1f s (timeout %.1f s)",
-                     (double)(now - w->last_hb_ms) / 1000.0,
+                     (double)(now - w->last_hb_mono) / 1000.0,
                      (double)s->o.heartbeat_timeout_ms / 1000.0);
             worker_gone(self, s, w, W_LOST, why);
         }
