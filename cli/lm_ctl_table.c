@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lm_err.h"
+#include "lm_mem.h"
 
 struct lm_ctl_table {
     size_t ncols;  /* columns */
@@ -30,16 +31,10 @@ push(lm_ctl_table *t, char *s)
         t->failed = true;
         return LM_ENOMEM;
     }
-    if (t->ncells == t->cap) {
-        size_t cap = t->cap != 0 ? t->cap * 2 : 64;
-        char **p = realloc(t->cells, cap * sizeof(*p));
-        if (p == NULL) {
-            free(s);
-            t->failed = true;
-            return LM_ENOMEM;
-        }
-        t->cells = p;
-        t->cap = cap;
+    if (lm_grow((void **)&t->cells, &t->cap, t->ncells + 1, sizeof(*t->cells)) != LM_OK) {
+        free(s);
+        t->failed = true;
+        return LM_ENOMEM;
     }
     /* one line per row: control characters (newline, tab) become spaces */
     for (char *c = s; *c != '\0'; c++) {

@@ -3,6 +3,7 @@
  * (job, text) behind a mutex; a controller has tens of jobs.
  */
 #include "lm_jobboard.h"
+#include "lm_mem.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -70,15 +71,8 @@ lm_jobboard_put(lm_jobboard *b, int64_t job, const char *json)
     }
     pthread_mutex_lock(&b->lock);
     if ((e = find(b, job)) == NULL) {
-        if (b->n == b->cap) {
-            size_t cap = b->cap ? b->cap * 2 : 16;
-            entry *ne = realloc(b->e, cap * sizeof(entry));
-            if (ne == NULL) {
-                rv = LM_ENOMEM;
-                goto out;
-            }
-            b->e = ne;
-            b->cap = cap;
+        if ((rv = lm_grow((void **)&b->e, &b->cap, b->n + 1, sizeof(entry))) != LM_OK) {
+            goto out;
         }
         e = &b->e[b->n++];
         e->job = job;

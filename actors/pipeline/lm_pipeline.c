@@ -18,6 +18,7 @@
 #include "lm_api_v1.h"
 #include "lm_jobctl.h"
 #include "lm_log.h"
+#include "lm_mem.h"
 #include "lm_ms_actor.h"
 #include "lm_proto.h"
 #include "lm_sql.h"
@@ -43,26 +44,12 @@ typedef struct pm {
     char *checkpoint_dir;
     uint64_t next_tag;
     waiting *w;
-    uint32_t nw, capw;
+    uint32_t nw;
+    size_t capw;
     live *l;
-    uint32_t nl, capl;
+    uint32_t nl;
+    size_t capl;
 } pm;
-
-static bool
-grow(void **arr, uint32_t n, uint32_t *cap, size_t size)
-{
-    if (n < *cap) {
-        return true;
-    }
-    uint32_t c = *cap ? *cap * 2 : 8;
-    void *a = realloc(*arr, c * size);
-    if (a == NULL) {
-        return false;
-    }
-    *arr = a;
-    *cap = c;
-    return true;
-}
 
 /* Sends an MS_CALL whose answer comes back to this actor as kind; takes
  * args and plan (kept with the wait, may be NULL). */
@@ -73,7 +60,7 @@ ask_store(lm_actor *self, pm *s, const char *op, json_t *args, enum wait_kind ki
     uint64_t tag = ++s->next_tag;
     int rv = LM_ENOMEM;
 
-    if (args != NULL && grow((void **)&s->w, s->nw, &s->capw, sizeof(waiting))) {
+    if (args != NULL && lm_grow((void **)&s->w, &s->capw, s->nw + 1, sizeof(waiting)) == LM_OK) {
         rv = lm_ms_call(lm_actor_rt(self), lm_actor_addr(self), s->o.metastore, op, tag, args, NULL,
                         NULL);
     }
@@ -125,7 +112,7 @@ start_job(lm_actor *self, pm *s, const json_t *job, const json_t *pipe, const ch
     o.stats_interval_ms = s->o.stats_interval_ms;
     o.live = s->o.live_jobs;
     o.board = s->o.board;
-    if (!grow((void **)&s->l, s->nl, &s->capl, sizeof(live))) {
+    if (lm_grow((void **)&s->l, &s->capl, s->nl + 1, sizeof(live)) != LM_OK) {
         return LM_ENOMEM;
     }
     if ((rv = lm_jobctl_spawn(self, &o, &a)) != LM_OK) {
@@ -199,7 +186,7 @@ stop_or_delete(lm_actor *self, pm *s, uint32_t op, int64_t id, lm_api_pending *p
 
     if (op == LM_API_OP_PIPELINE_STOP && l != NULL) {
         char word[16];
-        if (!grow((void **)&s->w, s->nw, &s->capw, sizeof(waiting))) {
+        if (!lm_grow((void **)&s->w, &s->capw, s->nw + 1, sizeof(waiting)) == LM_OK) {
             lm_api_complete_error(p, 500, "internal", "out of memory");
             return;
         }

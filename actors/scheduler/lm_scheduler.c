@@ -20,6 +20,7 @@
 
 #include "lm_api.h"
 #include "lm_log.h"
+#include "lm_mem.h"
 #include "lm_ms_actor.h"
 #include "lm_proto.h"
 #include "lm_time.h"
@@ -55,9 +56,11 @@ typedef struct alloc {
 typedef struct sched {
     lm_scheduler_opts o;
     worker *w;
-    uint32_t nw, capw;
+    uint32_t nw;
+    size_t capw;
     alloc *a; /* in order of request */
-    uint32_t na, capa;
+    uint32_t na;
+    size_t capa;
     uint64_t next_tag;
     uint64_t timer;
 } sched;
@@ -251,14 +254,10 @@ slot_request(lm_actor *self, sched *s, lm_msg *m)
     if ((a = alloc_find(s, r.job)) != NULL) {
         alloc_remove(s, a);
     }
-    if (s->na == s->capa) {
-        uint32_t cap = s->capa ? s->capa * 2 : 8;
-        alloc *na = realloc(s->a, cap * sizeof(alloc));
-        if (na == NULL) {
-            return LM_OK;
-        }
-        s->a = na;
-        s->capa = cap;
+    if (lm_grow((void **)&s->a, &s->capa, s->na + 1, sizeof(alloc)) != LM_OK) {
+        lm_slot_wait_msg w = {r.job, lm_str_c("the scheduler is out of memory; ask again")};
+        lm_tell(self, m->src, LM_MT_SLOT_WAIT, &w);
+        return LM_OK;
     }
     a = &s->a[s->na++];
     memset(a, 0, sizeof(*a));
@@ -387,14 +386,8 @@ worker_register(lm_actor *self, sched *s, lm_msg *m)
         worker_gone(self, s, w, W_LOST, "it registered again from a new process");
     }
     if (w == NULL) {
-        if (s->nw == s->capw) {
-            uint32_t cap = s->capw ? s->capw * 2 : 8;
-            worker *nw = realloc(s->w, cap * sizeof(worker));
-            if (nw == NULL) {
-                return LM_OK;
-            }
-            s->w = nw;
-            s->capw = cap;
+        if (lm_grow((void **)&s->w, &s->capw, s->nw + 1, sizeof(worker)) != LM_OK) {
+            return LM_OK;
         }
         w = &s->w[s->nw];
         memset(w, 0, sizeof(*w));
