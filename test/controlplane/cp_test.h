@@ -1,6 +1,7 @@
 /*
  * cp_test.h: the fixture the control-plane end-to-end suites share
- * (check_standalone.c, check_cluster.c), which run laminard and
+ * (check_standalone.c, check_cluster.c, and the daemon tests of
+ * test/cli/check_cli.c), which run laminard and
  * laminarctl for real.
  *
  * A test gets a fresh scratch directory (cp_setup) and watches the
