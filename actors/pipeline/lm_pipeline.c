@@ -112,12 +112,20 @@ start_job(lm_actor *self, pm *s, const json_t *job, const json_t *pipe, const ch
     o.stats_interval_ms = s->o.stats_interval_ms;
     o.live = s->o.live_jobs;
     o.board = s->o.board;
-    if (lm_grow((void **)&s->l, &s->capl, s->nl + 1, sizeof(live)) != LM_OK) {
-        return LM_ENOMEM;
-    }
-    if ((rv = lm_jobctl_spawn(self, &o, &a)) != LM_OK) {
-        LM_LOG(LM_LOG_ERROR, "cannot start the controller of job %" PRId64 ": %s", o.job_id,
-               lm_strerror(rv));
+    if ((rv = lm_grow((void **)&s->l, &s->capl, s->nl + 1, sizeof(live))) != LM_OK ||
+        (rv = lm_jobctl_spawn(self, &o, &a)) != LM_OK) {
+        /* no controller: the job would wait for one until the next start;
+         * say so in its state instead */
+        char why[160];
+        snprintf(why, sizeof(why), "its controller could not start: %s", lm_strerror(rv));
+        LM_LOG(LM_LOG_ERROR, "job %" PRId64 ": %s", o.job_id, why);
+        json_t *args = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)o.job_id, "state", "failed",
+                                 "reason", why);
+        if (args != NULL) {
+            lm_ms_call(lm_actor_rt(self), lm_actor_addr(self), s->o.metastore, "job.set_state", 0,
+                       args, NULL, NULL);
+        }
+        json_decref(args);
         return rv;
     }
     s->l[s->nl++] = (live){o.pipeline_id, o.job_id, a};
